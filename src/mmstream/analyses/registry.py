@@ -1,0 +1,220 @@
+"""Declaring analyses and finding them.
+
+A physicist writes a pure function ``f(inp: AnalysisInput[P]) -> Outcome`` and decorates it
+with :func:`analysis`, naming it, its version, the alerts that trigger it, its time window
+and a pydantic model of its parameters. The decorated object is an :class:`AnalysisSpec`,
+still callable like the function (so it is unit-testable with no broker). The service
+finds specs through the ``mmstream.analyses`` entry-point group, or in modules named in
+the settings, without any change to mmstream itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mmstream.errors import RegistryError
+from mmstream.model import Alert, AlertType, EventColumns, Window
+
+ENTRY_POINT_GROUP = "mmstream.analyses"
+P = TypeVar("P", bound=BaseModel)
+# Every alert type except RETRACTION, which withdraws results rather than asking for new ones.
+DEFAULT_ALERT_TYPES = frozenset(t for t in AlertType if t is not AlertType.RETRACTION)
+
+
+class NoParams(BaseModel):
+    """Parameters of an analysis that takes none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisInput(Generic[P]):
+    """Everything a handler may look at: no Kafka, no clock, no files."""
+
+    alert: Alert
+    window: Window
+    events: Mapping[str, EventColumns]
+    params: P
+    complete: bool = True
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CoincidentEvent:
+    """A detector event a result reports on, with per-event values (e.g. ``dt_s``)."""
+
+    event_id: str
+    detector: str
+    time_ns: int
+    ra_deg: float
+    dec_deg: float
+    sigma_deg: float
+    values: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a handler returns: a summary line, numbers, and the events it speaks of."""
+
+    summary: str
+    statistics: Mapping[str, float] = field(default_factory=dict)
+    events: tuple[CoincidentEvent, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AnalysisSpec(Generic[P]):
+    """A registered analysis: its identity, its subscription, and the function."""
+
+    name: str
+    version: str
+    func: Callable[[AnalysisInput[P]], Outcome]
+    params_model: type[P]
+    window: tuple[float, float]
+    sources: frozenset[str] | None
+    alert_types: frozenset[AlertType]
+    detectors: tuple[str, ...] | None
+    description: str
+
+    def __call__(self, inp: AnalysisInput[P]) -> Outcome:
+        return self.func(inp)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def source_sha256(self) -> str:
+        """sha256 of the handler's source text: which code made a result, beyond its version."""
+        try:
+            text = inspect.getsource(self.func)
+        except (OSError, TypeError):
+            text = f"{self.func.__module__}.{self.func.__qualname__}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def matches(self, alert: Alert) -> bool:
+        if alert.alert_type not in self.alert_types:
+            return False
+        return self.sources is None or alert.source in self.sources
+
+    def validate_params(self, raw: Mapping[str, Any]) -> P:
+        try:
+            return self.params_model.model_validate(dict(raw))
+        except ValidationError as exc:
+            raise RegistryError(f"invalid parameters for analysis {self.label}:\n{exc}") from exc
+
+
+def params_sha256(params: BaseModel) -> str:
+    """Hash of the canonical JSON of validated parameters (sorted keys, no spaces)."""
+    return hashlib.sha256(canonical_json(params.model_dump(mode="json")).encode()).hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def analysis(
+    *,
+    name: str,
+    version: str,
+    window: tuple[float, float] = (-500.0, 500.0),
+    params: type[P] | None = None,
+    sources: Iterable[str] | None = None,
+    alert_types: Iterable[AlertType] = DEFAULT_ALERT_TYPES,
+    detectors: Iterable[str] | None = None,
+) -> Callable[[Callable[[AnalysisInput[P]], Outcome]], AnalysisSpec[P]]:
+    """Declare an analysis. ``window`` is (start, end) in seconds relative to the alert time."""
+    if not name.isidentifier():
+        raise RegistryError(f"analysis name {name!r} must be a Python identifier (used in topics)")
+    if window[1] < window[0]:
+        raise RegistryError(f"analysis {name}: window {window} ends before it starts")
+    model: type[Any] = params or NoParams
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise RegistryError(f"analysis {name}: params must be a pydantic BaseModel subclass")
+
+    def wrap(func: Callable[[AnalysisInput[P]], Outcome]) -> AnalysisSpec[P]:
+        if len(inspect.signature(func).parameters) != 1:
+            raise RegistryError(f"analysis {name}: the handler takes exactly one AnalysisInput")
+        try:
+            model()
+        except ValidationError as exc:
+            raise RegistryError(f"analysis {name}: every parameter needs a default") from exc
+        return AnalysisSpec(
+            name=name,
+            version=version,
+            func=func,
+            params_model=model,
+            window=(float(window[0]), float(window[1])),
+            sources=frozenset(sources) if sources is not None else None,
+            alert_types=frozenset(alert_types),
+            detectors=tuple(detectors) if detectors is not None else None,
+            description=inspect.getdoc(func) or "",
+        )
+
+    return wrap
+
+
+class Registry:
+    """The analyses one service runs, by name."""
+
+    def __init__(self, specs: Iterable[AnalysisSpec[Any]] = ()) -> None:
+        self._specs: dict[str, AnalysisSpec[Any]] = {}
+        for spec in specs:
+            self.add(spec)
+
+    def add(self, spec: AnalysisSpec[Any]) -> None:
+        if not isinstance(spec, AnalysisSpec):
+            raise RegistryError(f"{spec!r} is not an analysis; decorate it with @analysis")
+        existing = self._specs.get(spec.name)
+        if existing is not None and existing.func is not spec.func:
+            raise RegistryError(
+                f"two analyses are named {spec.name!r}: {existing.func.__module__} and "
+                f"{spec.func.__module__}; rename one"
+            )
+        self._specs[spec.name] = spec
+
+    def __iter__(self) -> Any:
+        return iter(sorted(self._specs.values(), key=lambda s: s.name))
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def get(self, name: str) -> AnalysisSpec[Any]:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise RegistryError(f"no analysis named {name!r}; known: {sorted(self._specs)}") from None
+
+    def add_module(self, module: ModuleType | str) -> None:
+        mod = importlib.import_module(module) if isinstance(module, str) else module
+        for value in vars(mod).values():
+            if isinstance(value, AnalysisSpec):
+                self.add(value)
+
+    @classmethod
+    def discover(cls, modules: Iterable[str] = ()) -> Registry:
+        """Every analysis of the entry-point group, plus those in ``modules``."""
+        registry = cls()
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                registry.add(ep.load())
+            except RegistryError:
+                raise
+            except Exception as exc:
+                raise RegistryError(
+                    f"entry point {ep.name} = {ep.value} of group {ENTRY_POINT_GROUP} failed "
+                    f"to load: {type(exc).__name__}: {exc}"
+                ) from exc
+        for module in modules:
+            registry.add_module(module)
+        return registry

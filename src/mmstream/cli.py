@@ -1,0 +1,135 @@
+"""The ``mmstream`` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mmstream import __version__
+from mmstream.errors import MmstreamError
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from mmstream.broker.local import LocalKafka
+
+    broker = LocalKafka(args.dir)
+    if args.action == "start":
+        t0 = time.monotonic()
+        info = broker.start()
+        print(f"Kafka {info.kafka_version} running at {info.bootstrap} (pid {info.pid}, "
+              f"ready in {time.monotonic() - t0:.1f} s; data in {info.directory})")  # fmt: skip
+        print(f"export KAFKA_BOOTSTRAP_SERVERS={info.bootstrap}")
+    elif args.action == "stop":
+        print("stopped" if broker.stop() else "no local broker was running")
+    else:
+        running = broker.info()
+        if running is None:
+            print(f"no local broker running in {broker.directory}")
+            return 1
+        print(f"running at {running.bootstrap} (pid {running.pid}, Kafka {running.kafka_version})")
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from mmstream.config import load_settings
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "bootstrap", None):
+        overrides["kafka"] = {"bootstrap.servers": args.bootstrap}
+    return load_settings(args.config, **overrides)
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from mmstream.analyses.registry import Registry
+
+    return Registry.discover(args.module or [])
+
+
+def _analyses(args: argparse.Namespace) -> int:
+    for spec in _registry(args):
+        print(f"{spec.label}")
+        print(f"  window   : {spec.window[0]:+g} s .. {spec.window[1]:+g} s around the alert time")
+        sources = "any" if spec.sources is None else ", ".join(sorted(spec.sources))
+        print(f"  triggers : {', '.join(sorted(spec.alert_types))} alerts from {sources}")
+        for name, field in spec.params_model.model_fields.items():
+            print(f"  param    : {name} = {field.default!r}  {field.description or ''}".rstrip())
+        if spec.description:
+            print(f"  about    : {spec.description.splitlines()[0]}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mmstream.ops.logging import configure
+    from mmstream.stream.service import Service
+
+    configure(json=not args.pretty)
+    service = Service(_settings(args), _registry(args))
+    signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    signal.signal(signal.SIGINT, lambda *_: service.stop())
+    service.run()
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from mmstream.broker.local import LocalKafka
+    from mmstream.demo import run_demo
+    from mmstream.ops.logging import configure
+
+    configure(json=False)
+    bootstrap = args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        t0 = time.monotonic()
+        info = LocalKafka().start()
+        bootstrap = info.bootstrap
+        print(f"[demo] local Kafka {info.kafka_version} at {bootstrap} "
+              f"(ready in {time.monotonic() - t0:.1f} s; stop it with `mmstream broker stop`)")  # fmt: skip
+    run_demo(bootstrap, timeout=args.timeout)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="mmstream", description="Multi-messenger alert follow-up over Kafka.")
+    ap.add_argument("--version", action="version", version=f"mmstream {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("broker", help="start, stop or inspect the local Kafka broker")
+    b.add_argument("action", choices=["start", "stop", "status"])
+    b.add_argument("--dir", type=Path, default=None, help="broker folder (default: $MMSTREAM_BROKER_DIR)")
+    b.set_defaults(func=_broker)
+
+    for name, func, text in (
+        ("run", _run, "run the service"),
+        ("analyses", _analyses, "list the registered analyses"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--config", type=Path, default=None, help="TOML settings file")
+        p.add_argument("--module", action="append", help="also load analyses from this module")
+        p.add_argument("--bootstrap", help="Kafka bootstrap servers (overrides the config)")
+        p.set_defaults(func=func)
+        if name == "run":
+            p.add_argument("--pretty", action="store_true", help="human-readable logs, not JSON")
+
+    d = sub.add_parser("demo", help="run the end-to-end demo on the local broker")
+    d.add_argument("--bootstrap", help="use this Kafka instead of the local broker")
+    d.add_argument("--timeout", type=float, default=120.0)
+    d.set_defaults(func=_demo)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except MmstreamError as exc:
+        print(f"mmstream: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

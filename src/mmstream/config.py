@@ -1,0 +1,122 @@
+"""One typed settings object, read from a TOML file and MMSTREAM_* / KAFKA_* environment.
+
+Precedence, highest first: explicit keyword arguments, MMSTREAM_* environment variables,
+the TOML file (``--config`` or $MMSTREAM_CONFIG), then the defaults here. Kafka client
+settings come from the file's ``[kafka]`` table and KAFKA_* variables
+(KAFKA_BOOTSTRAP_SERVERS -> bootstrap.servers); the variables win, as in gcn-kafka.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from mmstream.errors import ConfigError
+
+# Settings that hold secrets: never logged, never written to provenance.
+SECRET_KAFKA_KEYS = frozenset({"sasl.password", "sasl.oauthbearer.client.secret", "ssl.key.password"})
+
+
+class AnalysisSettings(BaseModel):
+    """Per-analysis overrides: its window (seconds around the alert time) and parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    window: tuple[float, float] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MMSTREAM_", extra="forbid", frozen=True)
+
+    instance: str = Field(default_factory=lambda: f"mmstream@{os.uname().nodename}")
+    group_id: str = "mmstream"
+    alert_topics: tuple[str, ...] = ("igwn.gwalert",)
+    detectors: tuple[str, ...] = ("icecube",)
+    result_topic_prefix: str = "mmstream.results."
+    deadletter_topic: str = "mmstream.deadletter"
+    lookback_s: float = 6 * 3600.0
+    max_wait_s: float = 600.0
+    create_topics: bool = True
+    test_alerts: Literal["process", "skip"] = "process"
+    kafka: dict[str, str] = Field(default_factory=dict)
+    analyses: dict[str, AnalysisSettings] = Field(default_factory=dict)
+
+    @field_validator("result_topic_prefix")
+    @classmethod
+    def _prefix_is_not_an_input(cls, value: str) -> str:
+        if not value:
+            raise ValueError("result_topic_prefix must not be empty")
+        return value
+
+    def detector_topic(self, detector: str) -> str:
+        return f"detector.{detector}.events"
+
+    def status_topic(self, detector: str) -> str:
+        return f"detector.{detector}.status"
+
+    def result_topic(self, analysis: str) -> str:
+        return f"{self.result_topic_prefix}{analysis}"
+
+    def kafka_config(self) -> dict[str, str]:
+        """Client settings: the file's [kafka] table, overridden by KAFKA_* variables."""
+        config = dict(self.kafka)
+        for key, value in os.environ.items():
+            if key.startswith("KAFKA_") and len(key) > 6:
+                config[key[6:].lower().replace("_", ".")] = value
+        if "bootstrap.servers" not in config:
+            config["bootstrap.servers"] = _local_broker_bootstrap()
+        return config
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def _local_broker_bootstrap() -> str:
+    from mmstream.broker.local import LocalKafka
+
+    info = LocalKafka().info()
+    if info is None:
+        raise ConfigError(
+            "no Kafka broker configured: set KAFKA_BOOTSTRAP_SERVERS, put bootstrap.servers "
+            "in the [kafka] table of the config file, or start the local broker with "
+            "`mmstream broker start`"
+        )
+    return info.bootstrap
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings from ``path`` (or $MMSTREAM_CONFIG), environment, and ``overrides``."""
+    path = path or (Path(p) if (p := os.environ.get("MMSTREAM_CONFIG")) else None)
+    file_values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            file_values = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    env_keys = {
+        name[len("MMSTREAM_") :].lower() for name in os.environ if name.startswith("MMSTREAM_")
+    }
+    # The environment beats the file: drop file values that an MMSTREAM_* variable sets.
+    merged = {k: v for k, v in file_values.items() if k not in env_keys}
+    merged.update(overrides)
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings{f' in {path}' if path else ''}:\n{exc}") from exc

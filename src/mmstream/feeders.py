@@ -1,0 +1,143 @@
+"""Feeders: simulated detector streams and IGWN-format alerts, for demos, tests and benchmarks.
+
+The scripts in ``producers/`` are thin command lines over these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from confluent_kafka import Producer
+
+from mmstream.formats.avro import load_schema, write_container
+from mmstream.formats.detector import encode_event, encode_status
+from mmstream.model import NS_PER_S, DetectorEvent, DetectorStatus
+from mmstream.sky.moc import gaussian_moc, write_fits_bytes
+from mmstream.times import format_utc, now_ns
+
+
+@dataclass(frozen=True)
+class Injection:
+    """An event planted at a chosen time and position (e.g. coincident with an alert)."""
+
+    time_ns: int
+    ra_deg: float
+    dec_deg: float
+    sigma_deg: float = 0.5
+    event_id: str = "planted-0"
+
+
+def background_events(
+    detector: str,
+    start_ns: int,
+    end_ns: int,
+    rate_hz: float,
+    *,
+    seed: int = 0,
+    first_seq: int = 0,
+) -> list[DetectorEvent]:
+    """Poisson-in-time, isotropic-on-the-sky events between start and end."""
+    rng = np.random.default_rng(seed)
+    n = rng.poisson(rate_hz * (end_ns - start_ns) / NS_PER_S)
+    times = np.sort(rng.integers(start_ns, end_ns, size=n))
+    ra = rng.uniform(0, 360, size=n)
+    dec = np.degrees(np.arcsin(rng.uniform(-1, 1, size=n)))
+    sigma = rng.uniform(0.3, 3.0, size=n)
+    energy = rng.lognormal(np.log(1e3), 1.0, size=n)
+    return [
+        DetectorEvent(
+            event_id=f"{detector}-{first_seq + i}",
+            detector=detector,
+            seq=first_seq + i,
+            time_ns=int(times[i]),
+            ra_deg=float(ra[i]),
+            dec_deg=float(dec[i]),
+            sigma_deg=float(sigma[i]),
+            energy_gev=float(energy[i]),
+        )
+        for i in range(n)
+    ]
+
+
+def with_injections(
+    detector: str, events: list[DetectorEvent], injections: Iterable[Injection]
+) -> list[DetectorEvent]:
+    """Background plus planted events, re-sequenced in time order."""
+    planted = [
+        DetectorEvent(inj.event_id, detector, 0, inj.time_ns, inj.ra_deg, inj.dec_deg,
+                      inj.sigma_deg, 5e4)  # fmt: skip
+        for inj in injections
+    ]
+    merged = sorted([*events, *planted], key=lambda e: e.time_ns)
+    return [
+        DetectorEvent(e.event_id, e.detector, seq, e.time_ns, e.ra_deg, e.dec_deg, e.sigma_deg,
+                      e.energy_gev, e.derived_from)  # fmt: skip
+        for seq, e in enumerate(merged)
+    ]
+
+
+def produce_events(producer: Producer, topic: str, events: Iterable[DetectorEvent]) -> int:
+    count = 0
+    for event in events:
+        while True:
+            try:
+                producer.produce(topic, value=encode_event(event), key=event.detector.encode(),
+                                 timestamp=event.time_ns // 1_000_000)  # fmt: skip
+                break
+            except BufferError:
+                producer.poll(0.1)
+        count += 1
+        if count % 10_000 == 0:
+            producer.poll(0)
+    return count
+
+
+def produce_heartbeat(producer: Producer, topic: str, detector: str, time_ns: int, seq: int = 0,
+                      state: str = "GOOD") -> None:  # fmt: skip
+    status = DetectorStatus(detector, seq, time_ns, state)
+    producer.produce(topic, value=encode_status(status), key=detector.encode(),
+                     timestamp=time_ns // 1_000_000)  # fmt: skip
+
+
+def igwn_alert(
+    superevent_id: str,
+    *,
+    time_ns: int,
+    ra_deg: float,
+    dec_deg: float,
+    sigma_deg: float = 3.0,
+    alert_type: str = "PRELIMINARY",
+    far_hz: float = 1e-9,
+    created_ns: int | None = None,
+) -> bytes:
+    """An IGWN-format alert (Avro container, one record) with a multi-order Gaussian sky map."""
+    created = created_ns if created_ns is not None else now_ns()
+    event = None
+    if alert_type != "RETRACTION":
+        skymap = gaussian_moc(ra_deg, dec_deg, sigma_deg,
+                              meta={"OBJECT": superevent_id, "CREATOR": "mmstream.feeders"})  # fmt: skip
+        event = {
+            "time": format_utc(time_ns)[:23] + "Z",
+            "far": far_hz,
+            "significant": far_hz < 3.9e-7,
+            "instruments": ["H1", "L1", "V1"],
+            "group": "CBC",
+            "pipeline": "mmstream-sim",
+            "search": "MDC",
+            "properties": {"HasNS": 0.9},
+            "classification": {"BNS": 0.9, "Terrestrial": 0.1},
+            "duration": None,
+            "central_frequency": None,
+            "skymap": write_fits_bytes(skymap),
+        }
+    record = {
+        "alert_type": alert_type,
+        "time_created": format_utc(created)[:19] + "Z",
+        "superevent_id": superevent_id,
+        "urls": {},
+        "event": event,
+        "external_coinc": None,
+    }
+    return write_container(load_schema("igwn_alert.avsc"), [record])

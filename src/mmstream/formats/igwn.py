@@ -1,0 +1,80 @@
+"""LIGO/Virgo/KAGRA ``igwn.gwalert`` packets: Avro container with an embedded sky map.
+
+Both writer-schema names are accepted (1.0 ``igwn.alerts.v1_0.Alert`` and the later
+``igwn.alerts.Alert``): fields are read by name, never by schema identity. IGWN alerts
+carry no revision number, so the revision is ``<alert_type>@<time_created>``, followed by
+``+<observatory>:<gcn_notice_id>`` when the notice reports an external coincidence (LVK
+has sent an UPDATE and an external-coincidence UPDATE with the same ``time_created``):
+identical for a re-sent notice, distinct for every new notice about the same superevent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmstream.errors import DecodeError
+from mmstream.formats.avro import read_container
+from mmstream.model import Alert, AlertType, Role, SourceRef
+from mmstream.sky.moc import read_fits_bytes
+from mmstream.times import parse_utc_ns
+
+FORMAT = "igwn.gwalert.avro"
+SCHEMA_NAMES = frozenset({"igwn.alerts.v1_0.Alert", "igwn.alerts.Alert"})
+# The 1.0 schema's doc spells the first type EARLY_WARNING; VOEvents say EarlyWarning.
+_TYPE_ALIASES = {"EARLY_WARNING": "EARLYWARNING"}
+
+
+def role_of(superevent_id: str) -> Role:
+    """LVK id prefixes: S = real superevent; M (mock data challenge) and T = tests."""
+    return Role.OBSERVATION if superevent_id.startswith("S") else Role.TEST
+
+
+def decode(data: bytes, ref: SourceRef) -> Alert:
+    schema, records = read_container(data)
+    name = schema.get("name") if isinstance(schema, dict) else None
+    if name not in SCHEMA_NAMES:
+        raise DecodeError(f"Avro writer schema {name!r} is not an IGWN alert schema")
+    if len(records) != 1:
+        raise DecodeError(f"an IGWN alert holds exactly one record, this one {len(records)}")
+    return from_record(records[0], ref)
+
+
+def from_record(rec: dict[str, Any], ref: SourceRef) -> Alert:
+    try:
+        superevent_id = str(rec["superevent_id"])
+        type_text = str(rec["alert_type"]).upper()
+        alert_type = AlertType(_TYPE_ALIASES.get(type_text, type_text))
+        time_created = str(rec["time_created"])
+        event = rec.get("event")
+    except (KeyError, ValueError) as exc:
+        raise DecodeError(f"IGWN alert lacks or misspells a required field: {exc}") from exc
+    time_ns: int | None = None
+    far_hz: float | None = None
+    skymap = None
+    extra: dict[str, Any] = {"time_created": time_created, "urls": rec.get("urls") or {}}
+    if event is not None:
+        time_ns = parse_utc_ns(str(event["time"]))
+        far_hz = float(event["far"])
+        if event.get("skymap"):
+            skymap = read_fits_bytes(bytes(event["skymap"]))
+        for key in ("group", "pipeline", "search", "significant", "instruments"):
+            extra[key] = event.get(key)
+        extra["classification"] = dict(event.get("classification") or {})
+    elif alert_type is not AlertType.RETRACTION:
+        raise DecodeError(f"IGWN {alert_type} alert has no event block")
+    revision = f"{alert_type}@{time_created}"
+    if (coinc := rec.get("external_coinc")) is not None:
+        extra["external_coinc"] = {k: v for k, v in coinc.items() if k != "combined_skymap"}
+        revision += f"+{coinc.get('observatory')}:{coinc.get('gcn_notice_id')}"
+    return Alert(
+        alert_id=superevent_id,
+        revision=revision,
+        alert_type=alert_type,
+        role=role_of(superevent_id),
+        source="LVK",
+        time_ns=time_ns,
+        far_hz=far_hz,
+        skymap=skymap,
+        ref=ref,
+        extra=extra,
+    )

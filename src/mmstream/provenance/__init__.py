@@ -1,0 +1,1 @@
+"""Provenance: the facts each result carries about how it was made."""

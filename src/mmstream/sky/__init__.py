@@ -1,0 +1,1 @@
+"""HEALPix sky maps: multi-order (NUNIQ) reading, writing, and look-ups, vectorized."""

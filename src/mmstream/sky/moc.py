@@ -1,0 +1,148 @@
+"""Multi-order (NUNIQ) HEALPix maps as LVK sends them: read, write, look up, and make.
+
+A NUNIQ pixel ``u`` has order ``k = floor(log2(u / 4) / 2)`` and nested index
+``u - 4 * 4**k``. Look-ups never rasterize: for each order present, points are mapped
+to nested indices at that order and searched in the sorted UNIQ column.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import healpy as hp
+import numpy as np
+import numpy.typing as npt
+from astropy.io import fits
+
+from mmstream.errors import DecodeError
+from mmstream.model import MultiOrderSkyMap
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def uniq_to_order_ipix(uniq: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    order = (np.floor(np.log2(uniq / 4) / 2)).astype(np.int64)
+    ipix = uniq - 4 * (np.int64(4) ** order)
+    return order, ipix
+
+
+def pixel_area_sr(uniq: npt.NDArray[np.int64]) -> FloatArray:
+    order, _ = uniq_to_order_ipix(uniq)
+    return 4 * np.pi / (12 * 4.0**order)
+
+
+def read_fits_bytes(data: bytes) -> MultiOrderSkyMap:
+    """Parse a multi-order FITS file held in memory (as in ``event.skymap``)."""
+    try:
+        with fits.open(io.BytesIO(data), memmap=False) as hdul:
+            hdu = hdul[1]
+            header = hdu.header
+            if str(header.get("ORDERING", "")).upper() != "NUNIQ":
+                raise DecodeError(f"sky map ORDERING is {header.get('ORDERING')!r}, not NUNIQ")
+            uniq = np.asarray(hdu.data["UNIQ"], dtype=np.int64)
+            dens = np.asarray(hdu.data["PROBDENSITY"], dtype=np.float64)
+            meta: dict[str, Any] = {
+                k: header[k] for k in ("OBJECT", "DATE-OBS", "MOCORDER", "CREATOR") if k in header
+            }
+    except DecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(f"unreadable multi-order sky map: {type(exc).__name__}: {exc}") from exc
+    order = np.argsort(uniq)
+    return MultiOrderSkyMap(uniq=uniq[order], probdensity=dens[order], meta=meta)
+
+
+def write_fits_bytes(skymap: MultiOrderSkyMap) -> bytes:
+    cols = [
+        fits.Column(name="UNIQ", format="K", array=skymap.uniq),
+        fits.Column(name="PROBDENSITY", format="D", unit="sr-1", array=skymap.probdensity),
+    ]
+    hdu = fits.BinTableHDU.from_columns(cols)
+    hdu.header["PIXTYPE"] = "HEALPIX"
+    hdu.header["ORDERING"] = "NUNIQ"
+    hdu.header["COORDSYS"] = "C"
+    order, _ = uniq_to_order_ipix(skymap.uniq)
+    hdu.header["MOCORDER"] = int(order.max())
+    for key, value in skymap.meta.items():
+        hdu.header[key] = value
+    buf = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buf)
+    return buf.getvalue()
+
+
+def probdensity_at(skymap: MultiOrderSkyMap, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
+    """Probability density (sr^-1) of the map at each position; 0 where no pixel covers it."""
+    ra = np.atleast_1d(np.asarray(ra_deg, dtype=np.float64))
+    dec = np.atleast_1d(np.asarray(dec_deg, dtype=np.float64))
+    out = np.zeros(ra.shape, dtype=np.float64)
+    orders, _ = uniq_to_order_ipix(skymap.uniq)
+    for order in np.unique(orders):
+        nside = 1 << int(order)
+        ipix = hp.ang2pix(nside, ra, dec, nest=True, lonlat=True)
+        candidates = 4 * np.int64(nside) ** 2 + ipix
+        idx = np.searchsorted(skymap.uniq, candidates)
+        idx_clipped = np.minimum(idx, skymap.uniq.size - 1)
+        hit = skymap.uniq[idx_clipped] == candidates
+        out[hit] = skymap.probdensity[idx_clipped[hit]]
+    return out
+
+
+def credible_level_at(skymap: MultiOrderSkyMap, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
+    """Smallest credible level whose region contains each position (0 = peak, 1 = nowhere)."""
+    dens = skymap.probdensity
+    prob = dens * pixel_area_sr(skymap.uniq)
+    order = np.argsort(-dens, kind="stable")
+    cumulative = np.empty_like(prob)
+    cumulative[order] = np.cumsum(prob[order])
+    cumulative /= cumulative[order[-1]] if prob.sum() > 0 else 1.0
+    point_dens = probdensity_at(skymap, ra_deg, dec_deg)
+    # Level of a point = cumulative probability of all pixels at least as dense as its pixel.
+    sorted_dens = dens[order]
+    sorted_cum = cumulative[order]
+    pos = np.searchsorted(-sorted_dens, -point_dens, side="right") - 1
+    levels = np.where(pos >= 0, sorted_cum[np.clip(pos, 0, None)], 1.0)
+    return np.where(point_dens > 0, levels, 1.0)
+
+
+def gaussian_moc(
+    ra_deg: float,
+    dec_deg: float,
+    sigma_deg: float,
+    *,
+    min_order: int = 3,
+    max_order: int = 9,
+    meta: dict[str, Any] | None = None,
+) -> MultiOrderSkyMap:
+    """A normalized multi-order map of a 2-D Gaussian (von Mises-Fisher) blob on the sky.
+
+    Pixels are split, starting from ``min_order``, while they hold more than a small
+    share of the probability, as BAYESTAR's adaptive maps do.
+    """
+    kappa = 1.0 / np.radians(sigma_deg) ** 2
+    center = hp.ang2vec(ra_deg, dec_deg, lonlat=True)
+
+    def density(order: int, ipix: npt.NDArray[np.int64]) -> FloatArray:
+        vec = np.asarray(hp.pix2vec(1 << order, ipix, nest=True)).T
+        cos = np.clip(vec @ center, -1.0, 1.0)
+        # Normalized vMF density on the sphere, written to avoid overflow for large kappa.
+        return np.asarray(kappa / (2 * np.pi * (1 - np.exp(-2 * kappa))) * np.exp(kappa * (cos - 1)))
+
+    keep_uniq: list[npt.NDArray[np.int64]] = []
+    keep_dens: list[FloatArray] = []
+    ipix = np.arange(12 * 4**min_order, dtype=np.int64)
+    threshold = 1e-3
+    for order in range(min_order, max_order + 1):
+        dens = density(order, ipix)
+        area = 4 * np.pi / (12 * 4.0**order)
+        split = (dens * area > threshold) & (order < max_order)
+        keep_uniq.append(4 * 4**order + ipix[~split])
+        keep_dens.append(dens[~split])
+        ipix = (4 * ipix[split][:, None] + np.arange(4)).ravel()
+        if ipix.size == 0:
+            break
+    uniq = np.concatenate(keep_uniq)
+    dens = np.concatenate(keep_dens)
+    dens /= np.sum(dens * pixel_area_sr(uniq))
+    sort = np.argsort(uniq)
+    return MultiOrderSkyMap(uniq=uniq[sort], probdensity=dens[sort], meta=dict(meta or {}))

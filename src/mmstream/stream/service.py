@@ -1,0 +1,452 @@
+"""The service loop: ingest detector events and alerts, run analyses, publish transactionally.
+
+Guarantees, and how:
+- An alert's input offset is committed only in the same Kafka transaction that publishes
+  all of its results (``send_offsets_to_transaction``), and never past an earlier alert of
+  the same partition still waiting for its window. A crash re-reads unfinished alerts.
+- A message that cannot be decoded goes to the dead-letter topic, byte-exact, in the same
+  transaction that moves the offset past it: it is neither lost nor silently skipped.
+- Detector events are read by assignment from ``now - lookback``: the store is rebuilt
+  from Kafka on every start, so the service keeps no state of its own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from pydantic import BaseModel
+
+from mmstream.analyses.registry import AnalysisInput, AnalysisSpec, Outcome, Registry, params_sha256
+from mmstream.config import Settings
+from mmstream.errors import DecodeError, MmstreamError
+from mmstream.formats.detector import decode_event, decode_status
+from mmstream.formats.results import encode_result
+from mmstream.formats.router import decode_alert
+from mmstream.model import NS_PER_S, Alert, Role, Window
+from mmstream.ops.logging import get_logger
+from mmstream.provenance.headers import build_headers, code_string, result_id
+from mmstream.stream.deadletter import deadletter_headers
+from mmstream.stream.offsets import OffsetTracker
+from mmstream.stream.store import EventStore
+from mmstream.stream.topics import ensure_topics
+from mmstream.times import format_utc, now_ns
+
+log = get_logger("mmstream.service")
+_LEADER_ERRORS = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                            KafkaError.UNKNOWN_TOPIC_OR_PART})  # fmt: skip
+
+
+@dataclass
+class Job:
+    """One (alert, analysis) pair waiting for its window to close."""
+
+    alert: Alert
+    spec: AnalysisSpec[Any]
+    params: BaseModel
+    window: Window
+    detectors: tuple[str, ...]
+    deadline_ns: int
+
+
+@dataclass
+class PendingAlert:
+    alert: Alert
+    jobs_left: int
+    messages: list[tuple[str, str, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
+
+
+class Service:
+    def __init__(self, settings: Settings, registry: Registry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.kafka = settings.kafka_config()
+        self._stop = threading.Event()
+        self.ready = threading.Event()
+        self.store = EventStore(retention_ns=int(settings.lookback_s * NS_PER_S))
+        self.offsets = OffsetTracker()
+        self.jobs: list[Job] = []
+        self.pending: dict[tuple[str, int, int], PendingAlert] = {}
+        self.counters: dict[str, int] = defaultdict(int)
+        self._params = {spec.name: self._validated_params(spec) for spec in registry}
+
+    # ----------------------------------------------------------------- set-up
+    def _validated_params(self, spec: AnalysisSpec[Any]) -> BaseModel:
+        overrides = self.settings.analyses.get(spec.name)
+        return spec.validate_params(overrides.params if overrides else {})
+
+    def _enabled(self) -> list[AnalysisSpec[Any]]:
+        return [
+            spec for spec in self.registry
+            if (o := self.settings.analyses.get(spec.name)) is None or o.enabled
+        ]  # fmt: skip
+
+    def topics_needed(self) -> list[str]:
+        s = self.settings
+        return [
+            *s.alert_topics,
+            *(s.detector_topic(d) for d in s.detectors),
+            *(s.status_topic(d) for d in s.detectors),
+            *(s.result_topic(spec.name) for spec in self._enabled()),
+            s.deadletter_topic,
+        ]
+
+    def _check_no_loop(self) -> None:
+        for topic in self.settings.alert_topics:
+            if topic.startswith(self.settings.result_topic_prefix):
+                raise MmstreamError(
+                    f"alert topic {topic!r} is one of our result topics: consuming it would "
+                    "re-trigger analyses on their own output"
+                )
+
+    def _connect(self) -> None:
+        s = self.settings
+        self._check_no_loop()
+        admin = AdminClient(self.kafka)
+        if s.create_topics:
+            ensure_topics(admin, self.topics_needed())
+        self.alert_consumer = Consumer({
+            **self.kafka,
+            "group.id": s.group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        })  # fmt: skip
+        self.alert_consumer.subscribe(list(s.alert_topics), on_revoke=self._on_revoke)
+        self.detector_consumer = Consumer({
+            **self.kafka,
+            "group.id": f"{s.group_id}.detectors",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        })  # fmt: skip
+        self._assign_detectors(admin)
+        self.producer = Producer({
+            **self.kafka,
+            "transactional.id": f"{s.instance}.{s.group_id}",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+        })  # fmt: skip
+        self.producer.init_transactions(30)
+        self.plain_producer = Producer({**self.kafka, "enable.idempotence": True})
+
+    def _assign_detectors(self, admin: AdminClient) -> None:
+        since_ns = now_ns() - int(self.settings.lookback_s * NS_PER_S)
+        self.store.covered_from_ns = since_ns
+        metadata = admin.list_topics(timeout=30).topics
+        wanted: list[TopicPartition] = []
+        for detector in self.settings.detectors:
+            for topic in (self.settings.detector_topic(detector), self.settings.status_topic(detector)):
+                if topic not in metadata:
+                    log.warning("detector topic missing", topic=topic)
+                    continue
+                for p in metadata[topic].partitions:
+                    wanted.append(TopicPartition(topic, p, since_ns // 1_000_000))
+        starts = self._offsets_for_times(wanted)
+        self.detector_consumer.assign(starts)
+        log.info("detector partitions assigned", count=len(starts),
+                 lookback_s=self.settings.lookback_s)  # fmt: skip
+
+    def _offsets_for_times(self, wanted: list[TopicPartition]) -> list[TopicPartition]:
+        if not wanted:
+            return []
+        for attempt in range(20):
+            try:
+                result: list[TopicPartition] = self.detector_consumer.offsets_for_times(wanted, timeout=30)
+                return result
+            except KafkaException as exc:
+                if not exc.args[0].retriable() and exc.args[0].code() not in _LEADER_ERRORS:
+                    raise
+                log.warning("offsets_for_times failed; retrying", error=str(exc), attempt=attempt)
+                time.sleep(0.25)
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "offsets_for_times kept failing"))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self.jobs = [j for j in self.jobs if (j.alert.ref.topic, j.alert.ref.partition) not in revoked]
+        for key in [k for k in self.pending if (k[0], k[1]) in revoked]:
+            del self.pending[key]
+        for topic, partition in revoked:
+            self.offsets.forget(topic, partition)
+        log.info("alert partitions revoked; their unfinished alerts go to the next owner",
+                 partitions=sorted(revoked))  # fmt: skip
+
+    # ------------------------------------------------------------------- loop
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        self._connect()
+        log.info("service started", instance=self.settings.instance,
+                 analyses=[s.label for s in self._enabled()],
+                 alert_topics=list(self.settings.alert_topics))  # fmt: skip
+        self.ready.set()
+        last_evict = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                self._poll_detectors()
+                self._poll_alerts()
+                self._run_ready_jobs()
+                if time.monotonic() - last_evict > 60:
+                    self.store.evict(now_ns())
+                    last_evict = time.monotonic()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        for name in ("alert_consumer", "detector_consumer"):
+            if (consumer := getattr(self, name, None)) is not None:
+                consumer.close()
+        for name in ("producer", "plain_producer"):
+            if (producer := getattr(self, name, None)) is not None:
+                producer.flush(10)
+        log.info("service stopped", pending_jobs=len(self.jobs))
+
+    def _poll_detectors(self) -> None:
+        for msg in self.detector_consumer.consume(num_messages=1000, timeout=0.05):
+            if msg.error() is not None:
+                self._consumer_error(msg)
+                continue
+            try:
+                if msg.topic().endswith(".status"):
+                    status = decode_status(msg.value() or b"")
+                    self.store.advance_watermark(status.detector, status.time_ns)
+                    continue
+                event = decode_event(msg.value() or b"")
+            except DecodeError as exc:
+                self._deadletter_detector(msg, exc)
+                continue
+            self.store.add(event, msg.partition(), msg.offset())
+            self.counters["detector_events"] += 1
+
+    def _poll_alerts(self) -> None:
+        for msg in self.alert_consumer.consume(num_messages=20, timeout=0.05):
+            if msg.error() is not None:
+                self._consumer_error(msg)
+                continue
+            self.counters["alerts_consumed"] += 1
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            self.offsets.begin(topic, partition, offset)
+            try:
+                alert = decode_alert(topic, partition, offset, msg.value())
+            except DecodeError as exc:
+                self._deadletter_alert(msg, exc)
+                continue
+            self._schedule(alert)
+
+    def _consumer_error(self, msg: Message) -> None:
+        err = msg.error()
+        if err.code() == KafkaError._PARTITION_EOF:
+            return
+        log.error("consumer error", error=str(err), fatal=err.fatal())
+        if err.fatal():
+            raise KafkaException(err)
+
+    def _schedule(self, alert: Alert) -> None:
+        ref = alert.ref
+        key = (ref.topic, ref.partition, ref.offset)
+        logger = log.bind(alert_id=alert.alert_id, revision=alert.revision,
+                          topic=ref.topic, partition=ref.partition, offset=ref.offset)  # fmt: skip
+        if alert.role is Role.TEST and self.settings.test_alerts == "skip":
+            logger.info("test alert skipped by policy")
+            self._finish_alert(PendingAlert(alert, 0))
+            return
+        specs = [s for s in self._enabled() if s.matches(alert)]
+        if alert.time_ns is None or not specs:
+            logger.info("alert triggers no analysis", alert_type=str(alert.alert_type))
+            self._finish_alert(PendingAlert(alert, 0))
+            return
+        arrived = now_ns()
+        max_wait = int(self.settings.max_wait_s * NS_PER_S)
+        for spec in specs:
+            overrides = self.settings.analyses.get(spec.name)
+            before, after = overrides.window if overrides and overrides.window else spec.window
+            window = Window.around(alert.time_ns, before, after)
+            detectors = spec.detectors or self.settings.detectors
+            self.jobs.append(Job(alert, spec, self._params[spec.name], window, tuple(detectors),
+                                 deadline_ns=max(arrived, window.end_ns) + max_wait))  # fmt: skip
+        self.pending[key] = PendingAlert(alert, len(specs))
+        logger.info("alert scheduled", analyses=[s.label for s in specs])
+
+    def _run_ready_jobs(self) -> None:
+        if not self.jobs:
+            return
+        now = now_ns()
+        waiting: list[Job] = []
+        for job in self.jobs:
+            marks = [self.store.watermark(d) for d in job.detectors]
+            closed = all(m is not None and m >= job.window.end_ns for m in marks)
+            if closed or now >= job.deadline_ns:
+                self._run_job(job, complete=closed)
+            else:
+                waiting.append(job)
+        self.jobs = waiting
+
+    def _run_job(self, job: Job, *, complete: bool) -> None:
+        alert, spec = job.alert, job.spec
+        notes: list[str] = []
+        if not complete:
+            notes.append("ran at the deadline before every detector's data passed the window end")
+        covered = self.store.covered_from_ns
+        if covered is not None and job.window.start_ns < covered:
+            complete = False
+            notes.append(f"window starts before the event store's coverage ({format_utc(covered)})")
+        events = {d: self.store.window(d, job.window) for d in job.detectors}
+        inp = AnalysisInput(alert, job.window, events, job.params, complete, tuple(notes))
+        error: str | None = None
+        try:
+            outcome = spec(inp)
+            status = "COMPLETED" if complete else "INCOMPLETE"
+        except Exception as exc:
+            error = "".join(traceback.format_exception_only(exc)).strip()
+            outcome = Outcome(summary=f"analysis failed: {error}")
+            status = "FAILED"
+            log.error("analysis failed", analysis=spec.label, alert_id=alert.alert_id,
+                      error=error, traceback=traceback.format_exc())  # fmt: skip
+        key = (alert.ref.topic, alert.ref.partition, alert.ref.offset)
+        pending = self.pending[key]
+        pending.messages.append(self._result_message(job, inp, outcome, status, error))
+        pending.jobs_left -= 1
+        if pending.jobs_left == 0:
+            del self.pending[key]
+            self._finish_alert(pending)
+
+    def _result_message(self, job: Job, inp: AnalysisInput[Any], outcome: Outcome, status: str,
+                        error: str | None) -> tuple[str, str, bytes, list[tuple[str, bytes]]]:  # fmt: skip
+        alert, spec = job.alert, job.spec
+        rid = result_id(spec.label, alert.alert_id, alert.revision)
+        detector_inputs = []
+        for detector, cols in sorted(inp.events.items()):
+            for part in sorted(set(cols.partition.tolist())):
+                sel = cols.offset[cols.partition == part]
+                detector_inputs.append({
+                    "topic": self.settings.detector_topic(detector), "partition": part,
+                    "first_offset": int(sel.min()), "last_offset": int(sel.max()),
+                    "count": int(sel.size),
+                })  # fmt: skip
+        inputs = {
+            "alert": {**alert.ref.as_dict(), "alert_id": alert.alert_id, "revision": alert.revision},
+            "detectors": detector_inputs,
+        }
+        window = {
+            "start": format_utc(job.window.start_ns), "end": format_utc(job.window.end_ns),
+            "start_ns": job.window.start_ns, "end_ns": job.window.end_ns,
+            "livetime_fraction": None, "complete": inp.complete,
+        }  # fmt: skip
+        produced_at = format_utc(now_ns())
+        headers = build_headers(
+            rid=rid, sender=self.settings.instance, analysis_label=spec.label,
+            code=code_string(spec.source_sha256), config_sha256=params_sha256(job.params),
+            inputs=inputs, window=window, produced_at=produced_at,
+        )  # fmt: skip
+        record = {
+            "result_id": str(rid),
+            "analysis": spec.name,
+            "analysis_version": spec.version,
+            "status": status,
+            "summary": outcome.summary,
+            "alert": {
+                "alert_id": alert.alert_id, "revision": alert.revision,
+                "alert_type": str(alert.alert_type), "role": str(alert.role),
+                "source": alert.source,
+                "time": format_utc(alert.time_ns) if alert.time_ns is not None else None,
+                "time_ns": alert.time_ns, "far_hz": alert.far_hz,
+            },  # fmt: skip
+            "window": {k: window[k] for k in ("start", "end", "start_ns", "end_ns", "livetime_fraction")},
+            "statistics": dict(outcome.statistics),
+            "events": [
+                {"event_id": e.event_id, "detector": e.detector, "time_ns": e.time_ns,
+                 "ra_deg": e.ra_deg, "dec_deg": e.dec_deg, "sigma_deg": e.sigma_deg,
+                 "values": dict(e.values)}
+                for e in outcome.events
+            ],  # fmt: skip
+            "notes": list(inp.notes),
+            "error": error,
+            "details_json": _json(outcome.details),
+            "parameters_json": _json(job.params.model_dump(mode="json")),
+            "provenance": {k: v.decode() for k, v in headers if k.startswith("mmstream-")},
+            "supersedes": None,
+        }
+        topic = self.settings.result_topic(spec.name)
+        log.info("result ready", analysis=spec.label, alert_id=alert.alert_id,
+                 revision=alert.revision, result_id=str(rid), status=status,
+                 summary=outcome.summary)  # fmt: skip
+        return topic, alert.alert_id, encode_result(record), headers
+
+    # -------------------------------------------------------------- publishing
+    def _finish_alert(self, pending: PendingAlert) -> None:
+        ref = pending.alert.ref
+        self.offsets.finish(ref.topic, ref.partition, ref.offset)
+        self._transact(pending.messages, ref.topic, ref.partition)
+        for topic, _, _, headers in pending.messages:
+            self.counters[f"published:{topic}"] += 1
+        if pending.messages:
+            log.info("results published", alert_id=pending.alert.alert_id,
+                     count=len(pending.messages), topic=ref.topic, partition=ref.partition,
+                     offset=ref.offset)  # fmt: skip
+
+    def _deadletter_alert(self, msg: Message, exc: Exception) -> None:
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        log.error("alert message could not be decoded; sent to the dead-letter topic",
+                  topic=topic, partition=partition, offset=offset, reason=str(exc))  # fmt: skip
+        headers = deadletter_headers(
+            msg.headers(), topic=topic, partition=partition, offset=offset, reason=str(exc),
+            exception=exc, sender=self.settings.instance,
+        )  # fmt: skip
+        self.offsets.finish(topic, partition, offset)
+        value = msg.value() or b""
+        self._transact([(self.settings.deadletter_topic, "", value, headers)], topic, partition,
+                       keys=[msg.key()])  # fmt: skip
+        self.counters["deadletters"] += 1
+
+    def _deadletter_detector(self, msg: Message, exc: Exception) -> None:
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        log.error("detector message could not be decoded; sent to the dead-letter topic",
+                  topic=topic, partition=partition, offset=offset, reason=str(exc))  # fmt: skip
+        headers = deadletter_headers(
+            msg.headers(), topic=topic, partition=partition, offset=offset, reason=str(exc),
+            exception=exc, sender=self.settings.instance,
+        )  # fmt: skip
+        self.plain_producer.produce(self.settings.deadletter_topic, value=msg.value(),
+                                    key=msg.key(), headers=headers)  # fmt: skip
+        self.plain_producer.poll(0)
+        self.counters["deadletters"] += 1
+
+    def _transact(self, messages: list[tuple[str, str, bytes, list[tuple[str, bytes]]]],
+                  topic: str, partition: int, keys: list[Any] | None = None) -> None:  # fmt: skip
+        """Produce ``messages`` and move the committed offset, atomically; retry if abortable."""
+        position = self.offsets.committable(topic, partition)
+        for attempt in range(5):
+            try:
+                self.producer.begin_transaction()
+                for i, (out_topic, key, value, headers) in enumerate(messages):
+                    k = keys[i] if keys else key.encode()
+                    self.producer.produce(out_topic, value=value, key=k, headers=headers)
+                if position is not None:
+                    self.producer.send_offsets_to_transaction(
+                        [TopicPartition(topic, partition, position)],
+                        self.alert_consumer.consumer_group_metadata(), 30,
+                    )  # fmt: skip
+                self.producer.commit_transaction(30)
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.txn_requires_abort() and attempt < 4:
+                    log.warning("transaction aborted; retrying", error=str(err), attempt=attempt)
+                    self.producer.abort_transaction(30)
+                    continue
+                if err.retriable() and attempt < 4:
+                    time.sleep(0.5)
+                    continue
+                raise
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

@@ -1,0 +1,124 @@
+"""EventStore: recent detector events per detector, as time-sorted numpy columns.
+
+Appends go to a small row buffer and are merged into the sorted columns lazily (on a
+query, or when the buffer is large), so ingestion costs a list append per event and a
+window query costs two binary searches. Events older than the retention are evicted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mmstream.model import DetectorEvent, EventColumns, Window
+
+_FLUSH_ROWS = 50_000
+_STR = np.dtypes.StringDType()
+
+
+@dataclass
+class _Columns:
+    event_id: npt.NDArray[Any] = field(default_factory=lambda: np.empty(0, dtype=_STR))
+    time_ns: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    ra_deg: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    dec_deg: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    sigma_deg: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    energy_gev: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    partition: npt.NDArray[np.int32] = field(default_factory=lambda: np.empty(0, np.int32))
+    offset: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+
+    NAMES = ("event_id", "time_ns", "ra_deg", "dec_deg", "sigma_deg", "energy_gev",
+             "partition", "offset")  # fmt: skip
+
+
+@dataclass
+class _DetectorBuffer:
+    cols: _Columns = field(default_factory=_Columns)
+    rows: list[tuple[str, int, float, float, float, float, int, int]] = field(default_factory=list)
+    watermark_ns: int | None = None
+
+
+class EventStore:
+    """Per-detector time-sorted events; ``covered_from_ns`` is where the store's memory begins."""
+
+    def __init__(self, retention_ns: int, covered_from_ns: int | None = None) -> None:
+        self.retention_ns = retention_ns
+        self.covered_from_ns = covered_from_ns
+        self._detectors: dict[str, _DetectorBuffer] = {}
+
+    def add(self, event: DetectorEvent, partition: int, offset: int) -> None:
+        buf = self._detectors.setdefault(event.detector, _DetectorBuffer())
+        energy = np.nan if event.energy_gev is None else event.energy_gev
+        buf.rows.append((event.event_id, event.time_ns, event.ra_deg, event.dec_deg,
+                         event.sigma_deg, energy, partition, offset))  # fmt: skip
+        if buf.watermark_ns is None or event.time_ns > buf.watermark_ns:
+            buf.watermark_ns = event.time_ns
+        if len(buf.rows) >= _FLUSH_ROWS:
+            self._flush(buf)
+
+    def advance_watermark(self, detector: str, time_ns: int) -> None:
+        """Move a detector's watermark without an event (a heartbeat)."""
+        buf = self._detectors.setdefault(detector, _DetectorBuffer())
+        if buf.watermark_ns is None or time_ns > buf.watermark_ns:
+            buf.watermark_ns = time_ns
+
+    def watermark(self, detector: str) -> int | None:
+        buf = self._detectors.get(detector)
+        return None if buf is None else buf.watermark_ns
+
+    def detectors(self) -> list[str]:
+        return sorted(self._detectors)
+
+    def __len__(self) -> int:
+        return sum(b.cols.time_ns.size + len(b.rows) for b in self._detectors.values())
+
+    def window(self, detector: str, window: Window) -> EventColumns:
+        """Copies of the events with start <= time <= end, in time order."""
+        buf = self._detectors.get(detector)
+        if buf is None:
+            return self._empty(detector)
+        self._flush(buf)
+        c = buf.cols
+        lo = int(np.searchsorted(c.time_ns, window.start_ns, side="left"))
+        hi = int(np.searchsorted(c.time_ns, window.end_ns, side="right"))
+        return EventColumns(detector, *(getattr(c, n)[lo:hi].copy() for n in _Columns.NAMES))
+
+    def evict(self, now_ns: int) -> int:
+        """Drop events older than the retention; returns how many were dropped."""
+        cutoff = now_ns - self.retention_ns
+        dropped = 0
+        for buf in self._detectors.values():
+            self._flush(buf)
+            cut = int(np.searchsorted(buf.cols.time_ns, cutoff, side="left"))
+            if cut:
+                for name in _Columns.NAMES:
+                    setattr(buf.cols, name, getattr(buf.cols, name)[cut:])
+                dropped += cut
+        if dropped:
+            self.covered_from_ns = max(self.covered_from_ns or cutoff, cutoff)
+        return dropped
+
+    def _flush(self, buf: _DetectorBuffer) -> None:
+        if not buf.rows:
+            return
+        ids, times, ras, decs, sigmas, energies, parts, offs = zip(*buf.rows, strict=True)
+        buf.rows = []
+        new = [
+            np.array(ids, dtype=_STR), np.array(times, np.int64), np.array(ras), np.array(decs),
+            np.array(sigmas), np.array(energies), np.array(parts, np.int32),
+            np.array(offs, np.int64),
+        ]  # fmt: skip
+        merged = [np.concatenate([getattr(buf.cols, n), a]) for n, a in zip(_Columns.NAMES, new, strict=True)]
+        order = np.argsort(merged[1], kind="stable")
+        if not np.all(order[:-1] < order[1:]):
+            merged = [m[order] for m in merged]
+        for name, arr in zip(_Columns.NAMES, merged, strict=True):
+            setattr(buf.cols, name, arr)
+
+    @staticmethod
+    def _empty(detector: str) -> EventColumns:
+        c = _Columns()
+        return EventColumns(detector, *(getattr(c, n) for n in _Columns.NAMES))

@@ -1,0 +1,50 @@
+"""Creating the topics the service reads and writes, where they do not exist yet."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from mmstream.errors import BrokerError
+
+
+def ensure_topics(admin: AdminClient, names: Iterable[str], partitions: int = 1,
+                  timeout: float = 30.0) -> list[str]:  # fmt: skip
+    """Create the missing topics among ``names``; returns those created."""
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    missing = sorted(set(names) - existing)
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=-1) for name in missing],
+        operation_timeout=timeout,
+    )
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise BrokerError(f"could not create topic {name}: {exc}") from exc
+    wait_for_leaders(admin, missing, timeout)
+    return missing
+
+
+def wait_for_leaders(admin: AdminClient, names: Iterable[str], timeout: float = 30.0) -> None:
+    """Block until every partition of ``names`` has a leader: new topics need a moment."""
+    pending = set(names)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=timeout).topics
+        pending = {
+            n for n in pending
+            if n not in topics or topics[n].error is not None
+            or not topics[n].partitions
+            or any(p.leader < 0 for p in topics[n].partitions.values())
+        }  # fmt: skip
+        if pending:
+            time.sleep(0.1)
+    if pending:
+        raise BrokerError(f"topics without a partition leader after {timeout:.0f} s: {sorted(pending)}")

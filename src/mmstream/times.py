@@ -1,0 +1,38 @@
+"""UTC time conversions at the edges: strings in, integer nanoseconds inside, RFC 3339 out.
+
+astropy parses the many ISO 8601 spellings alerts use (with or without ``Z``, a space
+instead of ``T``, ``+00:00``, 2 to 9 decimals); its datetime64 output is exact to the
+nanosecond, which a float of Unix seconds (~200 ns resolution today) is not.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from astropy.time import Time
+
+from mmstream.errors import DecodeError
+
+
+def parse_utc_ns(text: str) -> int:
+    """Nanoseconds since the Unix epoch (POSIX, UTC) of an ISO 8601 time string."""
+    cleaned = text.strip()
+    for suffix in ("Z", "z", "+00:00", "+0000"):
+        if cleaned.endswith(suffix):
+            cleaned = cleaned[: -len(suffix)]
+            break
+    try:
+        t = Time(cleaned, scale="utc", precision=9)
+        return int(t.datetime64.astype("datetime64[ns]").astype(np.int64))
+    except Exception as exc:
+        raise DecodeError(f"unreadable UTC time {text!r}: {exc}") from exc
+
+
+def format_utc(ns: int) -> str:
+    """RFC 3339 UTC with nanoseconds, e.g. ``2018-11-01T22:22:46.654000000Z``."""
+    return f"{np.datetime64(int(ns), 'ns')}Z"
+
+
+def now_ns() -> int:
+    return time.time_ns()
