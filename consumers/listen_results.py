@@ -18,19 +18,23 @@ from confluent_kafka import Consumer
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--pattern", default=r"^mmstream\.results\..*", help="topic regex")
     ap.add_argument("--group", default=f"listener-{uuid.uuid4().hex[:8]}")
     ap.add_argument("--from-beginning", action="store_true")
     args = ap.parse_args()
-    consumer = Consumer({
-        "bootstrap.servers": args.bootstrap,
-        "group.id": args.group,
-        "auto.offset.reset": "earliest" if args.from_beginning else "latest",
-        "isolation.level": "read_committed",  # only results whose transaction committed
-        "enable.auto.commit": True,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": args.group,
+            "auto.offset.reset": "earliest" if args.from_beginning else "latest",
+            "isolation.level": "read_committed",  # only results whose transaction committed
+            "enable.auto.commit": True,
+        }
+    )
     consumer.subscribe([args.pattern])
     seen: set[bytes] = set()
     try:
@@ -44,14 +48,22 @@ def main() -> None:
                 continue
             seen.add(rid)
             record = next(iter(fastavro.reader(io.BytesIO(msg.value()))))
-            print(json.dumps({
-                "topic": msg.topic(),
-                "result_id": str(uuid.UUID(bytes=rid)) if len(rid) == 16 else None,
-                "summary": record["summary"],
-                "status": record["status"],
-                "alert": record["alert"]["alert_id"],
-                "headers": {k: v.decode(errors="replace") for k, v in headers.items() if k != "_id"},
-            }, indent=2), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "topic": msg.topic(),
+                        "result_id": str(uuid.UUID(bytes=rid)) if len(rid) == 16 else None,
+                        "summary": record["summary"],
+                        "status": record["status"],
+                        "alert": record["alert"]["alert_id"],
+                        "headers": {
+                            k: v.decode(errors="replace") for k, v in headers.items() if k != "_id"
+                        },
+                    },
+                    indent=2,
+                ),
+                flush=True,
+            )
     except KeyboardInterrupt:
         pass
     finally:

@@ -15,12 +15,20 @@ import os
 from confluent_kafka import Producer
 
 from mmstream.config import load_settings
-from mmstream.feeders import Injection, background_events, produce_events, produce_heartbeat, with_injections
+from mmstream.feeders import (
+    Injection,
+    background_events,
+    produce_events,
+    produce_heartbeat,
+    with_injections,
+)
 from mmstream.times import now_ns, parse_utc_ns
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--detector", default="icecube")
     ap.add_argument("--rate", type=float, default=0.02, help="background rate, Hz")
     ap.add_argument("--backfill", type=float, default=1200.0, help="seconds of past data to send")
@@ -32,11 +40,15 @@ def main() -> None:
     settings = load_settings()
     producer = Producer({**settings.kafka_config(), "enable.idempotence": True})
     end = now_ns()
-    events = background_events(args.detector, end - int(args.backfill * 1e9), end, args.rate,
-                               seed=args.seed)  # fmt: skip
+    events = background_events(
+        args.detector, end - int(args.backfill * 1e9), end, args.rate, seed=args.seed
+    )
     if args.inject_at:
-        events = with_injections(args.detector, events,
-                                 [Injection(parse_utc_ns(args.inject_at), args.inject_ra, args.inject_dec)])  # fmt: skip
+        events = with_injections(
+            args.detector,
+            events,
+            [Injection(parse_utc_ns(args.inject_at), args.inject_ra, args.inject_dec)],
+        )
     n = produce_events(producer, settings.detector_topic(args.detector), events)
     produce_heartbeat(producer, settings.status_topic(args.detector), args.detector, end)
     producer.flush(30)

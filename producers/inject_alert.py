@@ -1,7 +1,7 @@
 """Publish IGWN alerts on igwn.gwalert: given Avro files, or one generated here.
 
-    python producers/inject_alert.py ../shared/data/igwn/userguide/MS181101ab-preliminary.avro
-    python producers/inject_alert.py --generate MS260101a --ra 120 --dec -30 --time 2026-11-22T12:00:00
+python producers/inject_alert.py ../shared/data/igwn/userguide/MS181101ab-preliminary.avro
+python producers/inject_alert.py --generate MS260101a --ra 120 --dec -30 --time 2026-11-22T12:00:00
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from mmstream.times import now_ns, parse_utc_ns
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("files", nargs="*", type=Path, help="IGWN Avro alert files to publish")
     ap.add_argument("--topic", default="igwn.gwalert")
     ap.add_argument("--generate", metavar="SUPEREVENT_ID", help="generate an alert instead")
@@ -30,8 +32,14 @@ def main() -> None:
     payloads = [(str(f), f.read_bytes()) for f in args.files]
     if args.generate:
         t = parse_utc_ns(args.time) if args.time else now_ns() - 600 * 10**9
-        payloads.append((args.generate, igwn_alert(args.generate, time_ns=t, ra_deg=args.ra,
-                                                   dec_deg=args.dec, sigma_deg=args.sigma)))  # fmt: skip
+        payloads.append(
+            (
+                args.generate,
+                igwn_alert(
+                    args.generate, time_ns=t, ra_deg=args.ra, dec_deg=args.dec, sigma_deg=args.sigma
+                ),
+            )
+        )
     if not payloads:
         ap.error("give alert files or --generate")
     for name, value in payloads:

@@ -21,8 +21,10 @@ def _broker(args: argparse.Namespace) -> int:
     if args.action == "start":
         t0 = time.monotonic()
         info = broker.start()
-        print(f"Kafka {info.kafka_version} running at {info.bootstrap} (pid {info.pid}, "
-              f"ready in {time.monotonic() - t0:.1f} s; data in {info.directory})")  # fmt: skip
+        print(
+            f"Kafka {info.kafka_version} running at {info.bootstrap} (pid {info.pid}, "
+            f"ready in {time.monotonic() - t0:.1f} s; data in {info.directory})"
+        )
         print(f"export KAFKA_BOOTSTRAP_SERVERS={info.bootstrap}")
     elif args.action == "stop":
         print("stopped" if broker.stop() else "no local broker was running")
@@ -86,20 +88,26 @@ def _demo(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         info = LocalKafka().start()
         bootstrap = info.bootstrap
-        print(f"[demo] local Kafka {info.kafka_version} at {bootstrap} "
-              f"(ready in {time.monotonic() - t0:.1f} s; stop it with `mmstream broker stop`)")  # fmt: skip
+        print(
+            f"[demo] local Kafka {info.kafka_version} at {bootstrap} "
+            f"(ready in {time.monotonic() - t0:.1f} s; stop it with `mmstream broker stop`)"
+        )
     run_demo(bootstrap, timeout=args.timeout)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="mmstream", description="Multi-messenger alert follow-up over Kafka.")
+    ap = argparse.ArgumentParser(
+        prog="mmstream", description="Multi-messenger alert follow-up over Kafka."
+    )
     ap.add_argument("--version", action="version", version=f"mmstream {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("broker", help="start, stop or inspect the local Kafka broker")
     b.add_argument("action", choices=["start", "stop", "status"])
-    b.add_argument("--dir", type=Path, default=None, help="broker folder (default: $MMSTREAM_BROKER_DIR)")
+    b.add_argument(
+        "--dir", type=Path, default=None, help="broker folder (default: $MMSTREAM_BROKER_DIR)"
+    )
     b.set_defaults(func=_broker)
 
     for name, func, text in (

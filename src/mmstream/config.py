@@ -19,7 +19,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from mmstream.errors import ConfigError
 
 # Settings that hold secrets: never logged, never written to provenance.
-SECRET_KAFKA_KEYS = frozenset({"sasl.password", "sasl.oauthbearer.client.secret", "ssl.key.password"})
+SECRET_KAFKA_KEYS = frozenset(
+    {"sasl.password", "sasl.oauthbearer.client.secret", "ssl.key.password"}
+)
 
 
 class AnalysisSettings(BaseModel):
@@ -64,9 +66,9 @@ class Settings(BaseSettings):
     def result_topic(self, analysis: str) -> str:
         return f"{self.result_topic_prefix}{analysis}"
 
-    def kafka_config(self) -> dict[str, str]:
+    def kafka_config(self) -> dict[str, str | int | float | bool]:
         """Client settings: the file's [kafka] table, overridden by KAFKA_* variables."""
-        config = dict(self.kafka)
+        config: dict[str, str | int | float | bool] = dict(self.kafka)
         for key, value in os.environ.items():
             if key.startswith("KAFKA_") and len(key) > 6:
                 config[key[6:].lower().replace("_", ".")] = value

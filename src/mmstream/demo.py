@@ -12,21 +12,38 @@ from confluent_kafka import Consumer, Producer
 
 from mmstream.analyses.registry import Registry
 from mmstream.config import Settings, load_settings
-from mmstream.feeders import Injection, background_events, igwn_alert, produce_events, produce_heartbeat, with_injections
+from mmstream.feeders import (
+    Injection,
+    background_events,
+    igwn_alert,
+    produce_events,
+    produce_heartbeat,
+    with_injections,
+)
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S
 from mmstream.provenance.headers import headers_dict
+from mmstream.stream.messages import headers_of
 from mmstream.stream.service import Service
 from mmstream.times import format_utc, now_ns
 
 
-def run_demo(bootstrap: str, *, timeout: float = 120.0, ra: float = 120.0, dec: float = -30.0,
-             rate_hz: float = 0.02) -> list[dict[str, Any]]:  # fmt: skip
+def run_demo(
+    bootstrap: str,
+    *,
+    timeout: float = 120.0,
+    ra: float = 120.0,
+    dec: float = -30.0,
+    rate_hz: float = 0.02,
+) -> list[dict[str, Any]]:
     """Run the whole chain once on ``bootstrap``; print and return the results for the alert."""
     t_start = time.monotonic()
     run = uuid.uuid4().hex[:6]
-    settings = load_settings(kafka={"bootstrap.servers": bootstrap}, group_id="mmstream-demo",
-                             instance=f"mmstream-demo-{run}")  # fmt: skip
+    settings = load_settings(
+        kafka={"bootstrap.servers": bootstrap},
+        group_id="mmstream-demo",
+        instance=f"mmstream-demo-{run}",
+    )
     registry = Registry.discover()
     service = Service(settings, registry)
     thread = threading.Thread(target=service.run, name="mmstream-service", daemon=True)
@@ -39,8 +56,9 @@ def run_demo(bootstrap: str, *, timeout: float = 120.0, ra: float = 120.0, dec: 
 
     t_alert = now_ns() - 600 * NS_PER_S
     superevent = f"MS{run}"
-    planted = Injection(t_alert + int(2.5 * NS_PER_S), ra + 0.4, dec - 0.3, 0.6,
-                        event_id=f"icecube-planted-{run}")  # fmt: skip
+    planted = Injection(
+        t_alert + int(2.5 * NS_PER_S), ra + 0.4, dec - 0.3, 0.6, event_id=f"icecube-planted-{run}"
+    )
     detector = "icecube"
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     end = now_ns()
@@ -51,14 +69,20 @@ def run_demo(bootstrap: str, *, timeout: float = 120.0, ra: float = 120.0, dec: 
     )
     produce_events(producer, settings.detector_topic(detector), events)
     produce_heartbeat(producer, settings.status_topic(detector), detector, end)
-    print(f"[demo] sent {len(events)} simulated {detector} events over the last 1200 s, "
-          f"including {planted.event_id} at {format_utc(planted.time_ns)} "
-          f"(ra {planted.ra_deg:.2f}, dec {planted.dec_deg:.2f})")  # fmt: skip
-    producer.produce("igwn.gwalert", value=igwn_alert(superevent, time_ns=t_alert, ra_deg=ra,
-                                                      dec_deg=dec, sigma_deg=3.0))  # fmt: skip
+    print(
+        f"[demo] sent {len(events)} simulated {detector} events over the last 1200 s, "
+        f"including {planted.event_id} at {format_utc(planted.time_ns)} "
+        f"(ra {planted.ra_deg:.2f}, dec {planted.dec_deg:.2f})"
+    )
+    producer.produce(
+        "igwn.gwalert",
+        value=igwn_alert(superevent, time_ns=t_alert, ra_deg=ra, dec_deg=dec, sigma_deg=3.0),
+    )
     producer.flush(30)
-    print(f"[demo] published GW alert {superevent} (t = {format_utc(t_alert)}, "
-          f"sky map centred at ra {ra}, dec {dec}, 3 deg)")  # fmt: skip
+    print(
+        f"[demo] published GW alert {superevent} (t = {format_utc(t_alert)}, "
+        f"sky map centred at ra {ra}, dec {dec}, 3 deg)"
+    )
     try:
         results = collect_results(settings, registry, superevent, timeout)
     finally:
@@ -70,15 +94,18 @@ def run_demo(bootstrap: str, *, timeout: float = 120.0, ra: float = 120.0, dec: 
     return [decode_result(v) for v, _ in results]
 
 
-def collect_results(settings: Settings, registry: Registry, alert_id: str,
-                    timeout: float) -> list[tuple[bytes, dict[str, bytes]]]:  # fmt: skip
-    consumer = Consumer({
-        **settings.kafka_config(),
-        "group.id": f"demo-listener-{uuid.uuid4().hex[:8]}",
-        "auto.offset.reset": "earliest",
-        "isolation.level": "read_committed",
-        "enable.auto.commit": False,
-    })  # fmt: skip
+def collect_results(
+    settings: Settings, registry: Registry, alert_id: str, timeout: float
+) -> list[tuple[bytes, dict[str, bytes]]]:
+    consumer = Consumer(
+        {
+            **settings.kafka_config(),
+            "group.id": f"demo-listener-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([settings.result_topic(s.name) for s in registry])
     wanted = len(registry)
     found: list[tuple[bytes, dict[str, bytes]]] = []
@@ -89,19 +116,23 @@ def collect_results(settings: Settings, registry: Registry, alert_id: str,
             if msg is None or msg.error() is not None:
                 continue
             if msg.key() == alert_id.encode():
-                found.append((msg.value() or b"", headers_dict(msg.headers())))
+                found.append((msg.value() or b"", headers_dict(headers_of(msg))))
     finally:
         consumer.close()
     if len(found) < wanted:
-        raise RuntimeError(f"only {len(found)} of {wanted} results for {alert_id} within {timeout} s")
+        raise RuntimeError(
+            f"only {len(found)} of {wanted} results for {alert_id} within {timeout} s"
+        )
     return found
 
 
 def print_result(value: bytes, headers: dict[str, bytes]) -> None:
     record = decode_result(value)
     print()
-    print(f"=== result {record['result_id']}  {record['analysis']}@{record['analysis_version']}"
-          f"  [{record['status']}]")  # fmt: skip
+    print(
+        f"=== result {record['result_id']}  {record['analysis']}@{record['analysis_version']}"
+        f"  [{record['status']}]"
+    )
     print(f"    alert   : {record['alert']['alert_id']} {record['alert']['revision']}")
     print(f"    summary : {record['summary']}")
     for event in record["events"][:5]:

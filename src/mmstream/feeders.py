@@ -66,14 +66,24 @@ def with_injections(
 ) -> list[DetectorEvent]:
     """Background plus planted events, re-sequenced in time order."""
     planted = [
-        DetectorEvent(inj.event_id, detector, 0, inj.time_ns, inj.ra_deg, inj.dec_deg,
-                      inj.sigma_deg, 5e4)  # fmt: skip
+        DetectorEvent(
+            inj.event_id, detector, 0, inj.time_ns, inj.ra_deg, inj.dec_deg, inj.sigma_deg, 5e4
+        )
         for inj in injections
     ]
     merged = sorted([*events, *planted], key=lambda e: e.time_ns)
     return [
-        DetectorEvent(e.event_id, e.detector, seq, e.time_ns, e.ra_deg, e.dec_deg, e.sigma_deg,
-                      e.energy_gev, e.derived_from)  # fmt: skip
+        DetectorEvent(
+            e.event_id,
+            e.detector,
+            seq,
+            e.time_ns,
+            e.ra_deg,
+            e.dec_deg,
+            e.sigma_deg,
+            e.energy_gev,
+            e.derived_from,
+        )
         for seq, e in enumerate(merged)
     ]
 
@@ -83,8 +93,12 @@ def produce_events(producer: Producer, topic: str, events: Iterable[DetectorEven
     for event in events:
         while True:
             try:
-                producer.produce(topic, value=encode_event(event), key=event.detector.encode(),
-                                 timestamp=event.time_ns // 1_000_000)  # fmt: skip
+                producer.produce(
+                    topic,
+                    value=encode_event(event),
+                    key=event.detector.encode(),
+                    timestamp=event.time_ns // 1_000_000,
+                )
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -94,11 +108,13 @@ def produce_events(producer: Producer, topic: str, events: Iterable[DetectorEven
     return count
 
 
-def produce_heartbeat(producer: Producer, topic: str, detector: str, time_ns: int, seq: int = 0,
-                      state: str = "GOOD") -> None:  # fmt: skip
+def produce_heartbeat(
+    producer: Producer, topic: str, detector: str, time_ns: int, seq: int = 0, state: str = "GOOD"
+) -> None:
     status = DetectorStatus(detector, seq, time_ns, state)
-    producer.produce(topic, value=encode_status(status), key=detector.encode(),
-                     timestamp=time_ns // 1_000_000)  # fmt: skip
+    producer.produce(
+        topic, value=encode_status(status), key=detector.encode(), timestamp=time_ns // 1_000_000
+    )
 
 
 def igwn_alert(
@@ -116,8 +132,12 @@ def igwn_alert(
     created = created_ns if created_ns is not None else now_ns()
     event = None
     if alert_type != "RETRACTION":
-        skymap = gaussian_moc(ra_deg, dec_deg, sigma_deg,
-                              meta={"OBJECT": superevent_id, "CREATOR": "mmstream.feeders"})  # fmt: skip
+        skymap = gaussian_moc(
+            ra_deg,
+            dec_deg,
+            sigma_deg,
+            meta={"OBJECT": superevent_id, "CREATOR": "mmstream.feeders"},
+        )
         event = {
             "time": format_utc(time_ns)[:23] + "Z",
             "far": far_hz,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -153,7 +153,7 @@ def analysis(
             name=name,
             version=version,
             func=func,
-            params_model=model,
+            params_model=cast("type[P]", model),
             window=(float(window[0]), float(window[1])),
             sources=frozenset(sources) if sources is not None else None,
             alert_types=frozenset(alert_types),
@@ -193,7 +193,9 @@ class Registry:
         try:
             return self._specs[name]
         except KeyError:
-            raise RegistryError(f"no analysis named {name!r}; known: {sorted(self._specs)}") from None
+            raise RegistryError(
+                f"no analysis named {name!r}; known: {sorted(self._specs)}"
+            ) from None
 
     def add_module(self, module: ModuleType | str) -> None:
         mod = importlib.import_module(module) if isinstance(module, str) else module

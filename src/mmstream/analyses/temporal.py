@@ -40,7 +40,9 @@ def temporal_coincidence(inp: AnalysisInput[TemporalParams]) -> Outcome:
     for detector, cols in sorted(inp.events.items()):
         n_total += len(cols)
         dt = (cols.time_ns - t0) / NS_PER_S
-        for i in np.argsort(np.abs(dt), kind="stable")[: max(0, inp.params.max_listed - len(listed))]:
+        for i in np.argsort(np.abs(dt), kind="stable")[
+            : max(0, inp.params.max_listed - len(listed))
+        ]:
             listed.append(
                 CoincidentEvent(
                     event_id=str(cols.event_id[i]),

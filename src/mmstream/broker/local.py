@@ -67,12 +67,16 @@ def resolve_jars(version: str = KAFKA_VERSION, cache: Path | None = None) -> Pat
     pom = resources.files("mmstream.broker").joinpath("pom.xml")
     with resources.as_file(pom) as pom_path:
         cmd = [
-            mvn, "-B", "-q", "-f", str(pom_path),
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(pom_path),
             f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies",
             f"-Dkafka.version={version}",
             "-DincludeScope=runtime",
             f"-DoutputDirectory={lib}",
-        ]  # fmt: skip
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
@@ -190,9 +194,17 @@ class LocalKafka:
     def _format(self, lib: Path, config: Path) -> None:
         java = _require("java", "install a JDK 17+ to run the local Kafka broker")
         cmd = [
-            java, "-Xmx256m", "-cp", f"{lib}/*", "kafka.tools.StorageTool",
-            "format", "-t", _new_cluster_id(), "-c", str(config),
-        ]  # fmt: skip
+            java,
+            "-Xmx256m",
+            "-cp",
+            f"{lib}/*",
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            _new_cluster_id(),
+            "-c",
+            str(config),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise BrokerError(f"formatting Kafka storage failed:\n{proc.stdout}{proc.stderr}")
@@ -220,11 +232,17 @@ class LocalKafka:
             log = self.log_path.open("ab")
             proc = subprocess.Popen(
                 [
-                    java, "-Xms256m", BROKER_HEAP, "-XX:+UseG1GC",
+                    java,
+                    "-Xms256m",
+                    BROKER_HEAP,
+                    "-XX:+UseG1GC",
                     f"-Djava.io.tmpdir={self.directory}",
                     f"-Dlog4j2.configurationFile={self._log4j_config()}",
-                    "-cp", f"{lib}/*", "kafka.Kafka", str(config),
-                ],  # fmt: skip
+                    "-cp",
+                    f"{lib}/*",
+                    "kafka.Kafka",
+                    str(config),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

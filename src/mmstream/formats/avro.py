@@ -14,7 +14,7 @@ import io
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -28,8 +28,7 @@ SINGLE_OBJECT_MARKER = b"\xc3\x01"
 def load_schema(name: str) -> dict[str, Any]:
     """A parsed schema from the package's ``schemas/`` folder, e.g. ``detector_event.avsc``."""
     text = resources.files("mmstream").joinpath("schemas", name).read_text()
-    parsed: dict[str, Any] = fastavro.parse_schema(json.loads(text))
-    return parsed
+    return cast(dict[str, Any], fastavro.parse_schema(json.loads(text)))
 
 
 def schema_fingerprint(parsed: dict[str, Any]) -> bytes:
@@ -51,7 +50,7 @@ def read_container(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         records = list(reader)
     except Exception as exc:  # fastavro raises ValueError, EOFError, SchemaParseException...
         raise DecodeError(f"not a readable Avro container: {type(exc).__name__}: {exc}") from exc
-    return reader.writer_schema, records
+    return cast(dict[str, Any], reader.writer_schema), cast(list[dict[str, Any]], records)
 
 
 def encode_single(parsed: dict[str, Any], record: dict[str, Any]) -> bytes:
@@ -76,8 +75,9 @@ class SingleObjectDecoder:
         if writer is None:
             raise DecodeError(f"unknown writer schema fingerprint {data[2:10].hex()}")
         try:
-            record: dict[str, Any] = fastavro.schemaless_reader(
-                io.BytesIO(data[10:]), writer, self.reader
+            record = cast(
+                dict[str, Any],
+                fastavro.schemaless_reader(io.BytesIO(data[10:]), writer, self.reader),
             )
         except Exception as exc:
             raise DecodeError(f"corrupt Avro datum: {type(exc).__name__}: {exc}") from exc

@@ -21,7 +21,9 @@ from mmstream.model import MultiOrderSkyMap
 FloatArray = npt.NDArray[np.float64]
 
 
-def uniq_to_order_ipix(uniq: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def uniq_to_order_ipix(
+    uniq: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     order = (np.floor(np.log2(uniq / 4) / 2)).astype(np.int64)
     ipix = uniq - 4 * (np.int64(4) ** order)
     return order, ipix
@@ -29,7 +31,7 @@ def uniq_to_order_ipix(uniq: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int6
 
 def pixel_area_sr(uniq: npt.NDArray[np.int64]) -> FloatArray:
     order, _ = uniq_to_order_ipix(uniq)
-    return 4 * np.pi / (12 * 4.0**order)
+    return np.asarray(4 * np.pi / (12 * 4.0**order), dtype=np.float64)
 
 
 def read_fits_bytes(data: bytes) -> MultiOrderSkyMap:
@@ -88,7 +90,9 @@ def probdensity_at(skymap: MultiOrderSkyMap, ra_deg: FloatArray, dec_deg: FloatA
     return out
 
 
-def credible_level_at(skymap: MultiOrderSkyMap, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
+def credible_level_at(
+    skymap: MultiOrderSkyMap, ra_deg: FloatArray, dec_deg: FloatArray
+) -> FloatArray:
     """Smallest credible level whose region contains each position (0 = peak, 1 = nowhere)."""
     dens = skymap.probdensity
     prob = dens * pixel_area_sr(skymap.uniq)
@@ -126,7 +130,9 @@ def gaussian_moc(
         vec = np.asarray(hp.pix2vec(1 << order, ipix, nest=True)).T
         cos = np.clip(vec @ center, -1.0, 1.0)
         # Normalized vMF density on the sphere, written to avoid overflow for large kappa.
-        return np.asarray(kappa / (2 * np.pi * (1 - np.exp(-2 * kappa))) * np.exp(kappa * (cos - 1)))
+        return np.asarray(
+            kappa / (2 * np.pi * (1 - np.exp(-2 * kappa))) * np.exp(kappa * (cos - 1))
+        )
 
     keep_uniq: list[npt.NDArray[np.int64]] = []
     keep_dens: list[FloatArray] = []

@@ -17,6 +17,7 @@ import time
 import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -33,14 +34,20 @@ from mmstream.model import NS_PER_S, Alert, Role, Window
 from mmstream.ops.logging import get_logger
 from mmstream.provenance.headers import build_headers, code_string, result_id
 from mmstream.stream.deadletter import deadletter_headers
+from mmstream.stream.messages import as_produce_headers, headers_of, origin
 from mmstream.stream.offsets import OffsetTracker
 from mmstream.stream.store import EventStore
 from mmstream.stream.topics import ensure_topics
 from mmstream.times import format_utc, now_ns
 
 log = get_logger("mmstream.service")
-_LEADER_ERRORS = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                            KafkaError.UNKNOWN_TOPIC_OR_PART})  # fmt: skip
+_LEADER_ERRORS = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
 
 
 @dataclass
@@ -79,13 +86,15 @@ class Service:
     # ----------------------------------------------------------------- set-up
     def _validated_params(self, spec: AnalysisSpec[Any]) -> BaseModel:
         overrides = self.settings.analyses.get(spec.name)
-        return spec.validate_params(overrides.params if overrides else {})
+        params: BaseModel = spec.validate_params(overrides.params if overrides else {})
+        return params
 
     def _enabled(self) -> list[AnalysisSpec[Any]]:
         return [
-            spec for spec in self.registry
+            spec
+            for spec in self.registry
             if (o := self.settings.analyses.get(spec.name)) is None or o.enabled
-        ]  # fmt: skip
+        ]
 
     def topics_needed(self) -> list[str]:
         s = self.settings
@@ -111,27 +120,33 @@ class Service:
         admin = AdminClient(self.kafka)
         if s.create_topics:
             ensure_topics(admin, self.topics_needed())
-        self.alert_consumer = Consumer({
-            **self.kafka,
-            "group.id": s.group_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-        })  # fmt: skip
+        self.alert_consumer = Consumer(
+            {
+                **self.kafka,
+                "group.id": s.group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+            }
+        )
         self.alert_consumer.subscribe(list(s.alert_topics), on_revoke=self._on_revoke)
-        self.detector_consumer = Consumer({
-            **self.kafka,
-            "group.id": f"{s.group_id}.detectors",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        })  # fmt: skip
+        self.detector_consumer = Consumer(
+            {
+                **self.kafka,
+                "group.id": f"{s.group_id}.detectors",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
         self._assign_detectors(admin)
-        self.producer = Producer({
-            **self.kafka,
-            "transactional.id": f"{s.instance}.{s.group_id}",
-            "enable.idempotence": True,
-            "linger.ms": 5,
-        })  # fmt: skip
+        self.producer = Producer(
+            {
+                **self.kafka,
+                "transactional.id": f"{s.instance}.{s.group_id}",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+            }
+        )
         self.producer.init_transactions(30)
         self.plain_producer = Producer({**self.kafka, "enable.idempotence": True})
 
@@ -141,7 +156,10 @@ class Service:
         metadata = admin.list_topics(timeout=30).topics
         wanted: list[TopicPartition] = []
         for detector in self.settings.detectors:
-            for topic in (self.settings.detector_topic(detector), self.settings.status_topic(detector)):
+            for topic in (
+                self.settings.detector_topic(detector),
+                self.settings.status_topic(detector),
+            ):
                 if topic not in metadata:
                     log.warning("detector topic missing", topic=topic)
                     continue
@@ -149,15 +167,18 @@ class Service:
                     wanted.append(TopicPartition(topic, p, since_ns // 1_000_000))
         starts = self._offsets_for_times(wanted)
         self.detector_consumer.assign(starts)
-        log.info("detector partitions assigned", count=len(starts),
-                 lookback_s=self.settings.lookback_s)  # fmt: skip
+        log.info(
+            "detector partitions assigned", count=len(starts), lookback_s=self.settings.lookback_s
+        )
 
     def _offsets_for_times(self, wanted: list[TopicPartition]) -> list[TopicPartition]:
         if not wanted:
             return []
         for attempt in range(20):
             try:
-                result: list[TopicPartition] = self.detector_consumer.offsets_for_times(wanted, timeout=30)
+                result: list[TopicPartition] = self.detector_consumer.offsets_for_times(
+                    wanted, timeout=30
+                )
                 return result
             except KafkaException as exc:
                 if not exc.args[0].retriable() and exc.args[0].code() not in _LEADER_ERRORS:
@@ -168,13 +189,17 @@ class Service:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
-        self.jobs = [j for j in self.jobs if (j.alert.ref.topic, j.alert.ref.partition) not in revoked]
+        self.jobs = [
+            j for j in self.jobs if (j.alert.ref.topic, j.alert.ref.partition) not in revoked
+        ]
         for key in [k for k in self.pending if (k[0], k[1]) in revoked]:
             del self.pending[key]
         for topic, partition in revoked:
             self.offsets.forget(topic, partition)
-        log.info("alert partitions revoked; their unfinished alerts go to the next owner",
-                 partitions=sorted(revoked))  # fmt: skip
+        log.info(
+            "alert partitions revoked; their unfinished alerts go to the next owner",
+            partitions=sorted(revoked),
+        )
 
     # ------------------------------------------------------------------- loop
     def stop(self) -> None:
@@ -182,9 +207,12 @@ class Service:
 
     def run(self) -> None:
         self._connect()
-        log.info("service started", instance=self.settings.instance,
-                 analyses=[s.label for s in self._enabled()],
-                 alert_topics=list(self.settings.alert_topics))  # fmt: skip
+        log.info(
+            "service started",
+            instance=self.settings.instance,
+            analyses=[s.label for s in self._enabled()],
+            alert_topics=list(self.settings.alert_topics),
+        )
         self.ready.set()
         last_evict = time.monotonic()
         try:
@@ -213,7 +241,8 @@ class Service:
                 self._consumer_error(msg)
                 continue
             try:
-                if msg.topic().endswith(".status"):
+                topic, partition, offset = origin(msg)
+                if topic.endswith(".status"):
                     status = decode_status(msg.value() or b"")
                     self.store.advance_watermark(status.detector, status.time_ns)
                     continue
@@ -221,7 +250,7 @@ class Service:
             except DecodeError as exc:
                 self._deadletter_detector(msg, exc)
                 continue
-            self.store.add(event, msg.partition(), msg.offset())
+            self.store.add(event, partition, offset)
             self.counters["detector_events"] += 1
 
     def _poll_alerts(self) -> None:
@@ -230,7 +259,7 @@ class Service:
                 self._consumer_error(msg)
                 continue
             self.counters["alerts_consumed"] += 1
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            topic, partition, offset = origin(msg)
             self.offsets.begin(topic, partition, offset)
             try:
                 alert = decode_alert(topic, partition, offset, msg.value())
@@ -241,7 +270,7 @@ class Service:
 
     def _consumer_error(self, msg: Message) -> None:
         err = msg.error()
-        if err.code() == KafkaError._PARTITION_EOF:
+        if err is None or err.code() == KafkaError._PARTITION_EOF:
             return
         log.error("consumer error", error=str(err), fatal=err.fatal())
         if err.fatal():
@@ -250,8 +279,13 @@ class Service:
     def _schedule(self, alert: Alert) -> None:
         ref = alert.ref
         key = (ref.topic, ref.partition, ref.offset)
-        logger = log.bind(alert_id=alert.alert_id, revision=alert.revision,
-                          topic=ref.topic, partition=ref.partition, offset=ref.offset)  # fmt: skip
+        logger = log.bind(
+            alert_id=alert.alert_id,
+            revision=alert.revision,
+            topic=ref.topic,
+            partition=ref.partition,
+            offset=ref.offset,
+        )
         if alert.role is Role.TEST and self.settings.test_alerts == "skip":
             logger.info("test alert skipped by policy")
             self._finish_alert(PendingAlert(alert, 0))
@@ -268,8 +302,16 @@ class Service:
             before, after = overrides.window if overrides and overrides.window else spec.window
             window = Window.around(alert.time_ns, before, after)
             detectors = spec.detectors or self.settings.detectors
-            self.jobs.append(Job(alert, spec, self._params[spec.name], window, tuple(detectors),
-                                 deadline_ns=max(arrived, window.end_ns) + max_wait))  # fmt: skip
+            self.jobs.append(
+                Job(
+                    alert,
+                    spec,
+                    self._params[spec.name],
+                    window,
+                    tuple(detectors),
+                    deadline_ns=max(arrived, window.end_ns) + max_wait,
+                )
+            )
         self.pending[key] = PendingAlert(alert, len(specs))
         logger.info("alert scheduled", analyses=[s.label for s in specs])
 
@@ -306,8 +348,13 @@ class Service:
             error = "".join(traceback.format_exception_only(exc)).strip()
             outcome = Outcome(summary=f"analysis failed: {error}")
             status = "FAILED"
-            log.error("analysis failed", analysis=spec.label, alert_id=alert.alert_id,
-                      error=error, traceback=traceback.format_exc())  # fmt: skip
+            log.error(
+                "analysis failed",
+                analysis=spec.label,
+                alert_id=alert.alert_id,
+                error=error,
+                traceback=traceback.format_exc(),
+            )
         key = (alert.ref.topic, alert.ref.partition, alert.ref.offset)
         pending = self.pending[key]
         pending.messages.append(self._result_message(job, inp, outcome, status, error))
@@ -316,34 +363,51 @@ class Service:
             del self.pending[key]
             self._finish_alert(pending)
 
-    def _result_message(self, job: Job, inp: AnalysisInput[Any], outcome: Outcome, status: str,
-                        error: str | None) -> tuple[str, str, bytes, list[tuple[str, bytes]]]:  # fmt: skip
+    def _result_message(
+        self, job: Job, inp: AnalysisInput[Any], outcome: Outcome, status: str, error: str | None
+    ) -> tuple[str, str, bytes, list[tuple[str, bytes]]]:
         alert, spec = job.alert, job.spec
         rid = result_id(spec.label, alert.alert_id, alert.revision)
         detector_inputs = []
         for detector, cols in sorted(inp.events.items()):
             for part in sorted(set(cols.partition.tolist())):
                 sel = cols.offset[cols.partition == part]
-                detector_inputs.append({
-                    "topic": self.settings.detector_topic(detector), "partition": part,
-                    "first_offset": int(sel.min()), "last_offset": int(sel.max()),
-                    "count": int(sel.size),
-                })  # fmt: skip
+                detector_inputs.append(
+                    {
+                        "topic": self.settings.detector_topic(detector),
+                        "partition": part,
+                        "first_offset": int(sel.min()),
+                        "last_offset": int(sel.max()),
+                        "count": int(sel.size),
+                    }
+                )
         inputs = {
-            "alert": {**alert.ref.as_dict(), "alert_id": alert.alert_id, "revision": alert.revision},
+            "alert": {
+                **alert.ref.as_dict(),
+                "alert_id": alert.alert_id,
+                "revision": alert.revision,
+            },
             "detectors": detector_inputs,
         }
         window = {
-            "start": format_utc(job.window.start_ns), "end": format_utc(job.window.end_ns),
-            "start_ns": job.window.start_ns, "end_ns": job.window.end_ns,
-            "livetime_fraction": None, "complete": inp.complete,
-        }  # fmt: skip
+            "start": format_utc(job.window.start_ns),
+            "end": format_utc(job.window.end_ns),
+            "start_ns": job.window.start_ns,
+            "end_ns": job.window.end_ns,
+            "livetime_fraction": None,
+            "complete": inp.complete,
+        }
         produced_at = format_utc(now_ns())
         headers = build_headers(
-            rid=rid, sender=self.settings.instance, analysis_label=spec.label,
-            code=code_string(spec.source_sha256), config_sha256=params_sha256(job.params),
-            inputs=inputs, window=window, produced_at=produced_at,
-        )  # fmt: skip
+            rid=rid,
+            sender=self.settings.instance,
+            analysis_label=spec.label,
+            code=code_string(spec.source_sha256),
+            config_sha256=params_sha256(job.params),
+            inputs=inputs,
+            window=window,
+            produced_at=produced_at,
+        )
         record = {
             "result_id": str(rid),
             "analysis": spec.name,
@@ -351,20 +415,31 @@ class Service:
             "status": status,
             "summary": outcome.summary,
             "alert": {
-                "alert_id": alert.alert_id, "revision": alert.revision,
-                "alert_type": str(alert.alert_type), "role": str(alert.role),
+                "alert_id": alert.alert_id,
+                "revision": alert.revision,
+                "alert_type": str(alert.alert_type),
+                "role": str(alert.role),
                 "source": alert.source,
                 "time": format_utc(alert.time_ns) if alert.time_ns is not None else None,
-                "time_ns": alert.time_ns, "far_hz": alert.far_hz,
-            },  # fmt: skip
-            "window": {k: window[k] for k in ("start", "end", "start_ns", "end_ns", "livetime_fraction")},
+                "time_ns": alert.time_ns,
+                "far_hz": alert.far_hz,
+            },
+            "window": {
+                k: window[k] for k in ("start", "end", "start_ns", "end_ns", "livetime_fraction")
+            },
             "statistics": dict(outcome.statistics),
             "events": [
-                {"event_id": e.event_id, "detector": e.detector, "time_ns": e.time_ns,
-                 "ra_deg": e.ra_deg, "dec_deg": e.dec_deg, "sigma_deg": e.sigma_deg,
-                 "values": dict(e.values)}
+                {
+                    "event_id": e.event_id,
+                    "detector": e.detector,
+                    "time_ns": e.time_ns,
+                    "ra_deg": e.ra_deg,
+                    "dec_deg": e.dec_deg,
+                    "sigma_deg": e.sigma_deg,
+                    "values": dict(e.values),
+                }
                 for e in outcome.events
-            ],  # fmt: skip
+            ],
             "notes": list(inp.notes),
             "error": error,
             "details_json": _json(outcome.details),
@@ -373,9 +448,15 @@ class Service:
             "supersedes": None,
         }
         topic = self.settings.result_topic(spec.name)
-        log.info("result ready", analysis=spec.label, alert_id=alert.alert_id,
-                 revision=alert.revision, result_id=str(rid), status=status,
-                 summary=outcome.summary)  # fmt: skip
+        log.info(
+            "result ready",
+            analysis=spec.label,
+            alert_id=alert.alert_id,
+            revision=alert.revision,
+            result_id=str(rid),
+            status=status,
+            summary=outcome.summary,
+        )
         return topic, alert.alert_id, encode_result(record), headers
 
     # -------------------------------------------------------------- publishing
@@ -383,67 +464,122 @@ class Service:
         ref = pending.alert.ref
         self.offsets.finish(ref.topic, ref.partition, ref.offset)
         self._transact(pending.messages, ref.topic, ref.partition)
-        for topic, _, _, headers in pending.messages:
+        for topic, _, _, _ in pending.messages:
             self.counters[f"published:{topic}"] += 1
         if pending.messages:
-            log.info("results published", alert_id=pending.alert.alert_id,
-                     count=len(pending.messages), topic=ref.topic, partition=ref.partition,
-                     offset=ref.offset)  # fmt: skip
+            log.info(
+                "results published",
+                alert_id=pending.alert.alert_id,
+                count=len(pending.messages),
+                topic=ref.topic,
+                partition=ref.partition,
+                offset=ref.offset,
+            )
 
     def _deadletter_alert(self, msg: Message, exc: Exception) -> None:
-        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-        log.error("alert message could not be decoded; sent to the dead-letter topic",
-                  topic=topic, partition=partition, offset=offset, reason=str(exc))  # fmt: skip
+        topic, partition, offset = origin(msg)
+        log.error(
+            "alert message could not be decoded; sent to the dead-letter topic",
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            reason=str(exc),
+        )
         headers = deadletter_headers(
-            msg.headers(), topic=topic, partition=partition, offset=offset, reason=str(exc),
-            exception=exc, sender=self.settings.instance,
-        )  # fmt: skip
+            headers_of(msg),
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            reason=str(exc),
+            exception=exc,
+            sender=self.settings.instance,
+        )
         self.offsets.finish(topic, partition, offset)
         value = msg.value() or b""
-        self._transact([(self.settings.deadletter_topic, "", value, headers)], topic, partition,
-                       keys=[msg.key()])  # fmt: skip
+        self._transact(
+            [(self.settings.deadletter_topic, "", value, headers)],
+            topic,
+            partition,
+            keys=[msg.key()],
+        )
         self.counters["deadletters"] += 1
 
     def _deadletter_detector(self, msg: Message, exc: Exception) -> None:
-        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-        log.error("detector message could not be decoded; sent to the dead-letter topic",
-                  topic=topic, partition=partition, offset=offset, reason=str(exc))  # fmt: skip
+        topic, partition, offset = origin(msg)
+        log.error(
+            "detector message could not be decoded; sent to the dead-letter topic",
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            reason=str(exc),
+        )
         headers = deadletter_headers(
-            msg.headers(), topic=topic, partition=partition, offset=offset, reason=str(exc),
-            exception=exc, sender=self.settings.instance,
-        )  # fmt: skip
-        self.plain_producer.produce(self.settings.deadletter_topic, value=msg.value(),
-                                    key=msg.key(), headers=headers)  # fmt: skip
+            headers_of(msg),
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            reason=str(exc),
+            exception=exc,
+            sender=self.settings.instance,
+        )
+        self.plain_producer.produce(
+            self.settings.deadletter_topic,
+            value=msg.value(),
+            key=msg.key(),
+            headers=as_produce_headers(headers),
+        )
         self.plain_producer.poll(0)
         self.counters["deadletters"] += 1
 
-    def _transact(self, messages: list[tuple[str, str, bytes, list[tuple[str, bytes]]]],
-                  topic: str, partition: int, keys: list[Any] | None = None) -> None:  # fmt: skip
-        """Produce ``messages`` and move the committed offset, atomically; retry if abortable."""
+    def _transact(
+        self,
+        messages: list[tuple[str, str, bytes, list[tuple[str, bytes]]]],
+        topic: str,
+        partition: int,
+        keys: list[Any] | None = None,
+    ) -> None:
+        """Produce ``messages`` and move the committed offset, atomically.
+
+        An abortable error aborts and replays the whole transaction; a retriable error
+        retries the call that raised; anything else is fatal and propagates (the process
+        exits, nothing is committed, and a restart re-reads the alert).
+        """
         position = self.offsets.committable(topic, partition)
         for attempt in range(5):
+            self.producer.begin_transaction()
             try:
-                self.producer.begin_transaction()
                 for i, (out_topic, key, value, headers) in enumerate(messages):
                     k = keys[i] if keys else key.encode()
-                    self.producer.produce(out_topic, value=value, key=k, headers=headers)
+                    self.producer.produce(
+                        out_topic, value=value, key=k, headers=as_produce_headers(headers)
+                    )
                 if position is not None:
-                    self.producer.send_offsets_to_transaction(
-                        [TopicPartition(topic, partition, position)],
-                        self.alert_consumer.consumer_group_metadata(), 30,
-                    )  # fmt: skip
-                self.producer.commit_transaction(30)
+                    offsets = [TopicPartition(topic, partition, position)]
+                    group = self.alert_consumer.consumer_group_metadata()
+                    _retrying(
+                        partial(self.producer.send_offsets_to_transaction, offsets, group, 30)
+                    )
+                _retrying(partial(self.producer.commit_transaction, 30))
                 return
             except KafkaException as exc:
                 err = exc.args[0]
-                if err.txn_requires_abort() and attempt < 4:
-                    log.warning("transaction aborted; retrying", error=str(err), attempt=attempt)
-                    self.producer.abort_transaction(30)
-                    continue
-                if err.retriable() and attempt < 4:
-                    time.sleep(0.5)
-                    continue
+                if not err.txn_requires_abort() or attempt == 4:
+                    raise
+                log.warning("transaction aborted; replaying it", error=str(err), attempt=attempt)
+                self.counters["transaction_aborts"] += 1
+                self.producer.abort_transaction(30)
+
+
+def _retrying(call: Any, attempts: int = 10) -> None:
+    """Run ``call``, repeating it while it fails with a retriable Kafka error."""
+    for attempt in range(attempts):
+        try:
+            call()
+            return
+        except KafkaException as exc:
+            if not exc.args[0].retriable() or attempt == attempts - 1:
                 raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _json(value: Any) -> str:

@@ -30,8 +30,16 @@ class _Columns:
     partition: npt.NDArray[np.int32] = field(default_factory=lambda: np.empty(0, np.int32))
     offset: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
 
-    NAMES = ("event_id", "time_ns", "ra_deg", "dec_deg", "sigma_deg", "energy_gev",
-             "partition", "offset")  # fmt: skip
+    NAMES = (
+        "event_id",
+        "time_ns",
+        "ra_deg",
+        "dec_deg",
+        "sigma_deg",
+        "energy_gev",
+        "partition",
+        "offset",
+    )
 
 
 @dataclass
@@ -52,8 +60,18 @@ class EventStore:
     def add(self, event: DetectorEvent, partition: int, offset: int) -> None:
         buf = self._detectors.setdefault(event.detector, _DetectorBuffer())
         energy = np.nan if event.energy_gev is None else event.energy_gev
-        buf.rows.append((event.event_id, event.time_ns, event.ra_deg, event.dec_deg,
-                         event.sigma_deg, energy, partition, offset))  # fmt: skip
+        buf.rows.append(
+            (
+                event.event_id,
+                event.time_ns,
+                event.ra_deg,
+                event.dec_deg,
+                event.sigma_deg,
+                energy,
+                partition,
+                offset,
+            )
+        )
         if buf.watermark_ns is None or event.time_ns > buf.watermark_ns:
             buf.watermark_ns = event.time_ns
         if len(buf.rows) >= _FLUSH_ROWS:
@@ -107,11 +125,19 @@ class EventStore:
         ids, times, ras, decs, sigmas, energies, parts, offs = zip(*buf.rows, strict=True)
         buf.rows = []
         new = [
-            np.array(ids, dtype=_STR), np.array(times, np.int64), np.array(ras), np.array(decs),
-            np.array(sigmas), np.array(energies), np.array(parts, np.int32),
+            np.array(ids, dtype=_STR),
+            np.array(times, np.int64),
+            np.array(ras),
+            np.array(decs),
+            np.array(sigmas),
+            np.array(energies),
+            np.array(parts, np.int32),
             np.array(offs, np.int64),
-        ]  # fmt: skip
-        merged = [np.concatenate([getattr(buf.cols, n), a]) for n, a in zip(_Columns.NAMES, new, strict=True)]
+        ]
+        merged = [
+            np.concatenate([getattr(buf.cols, n), a])
+            for n, a in zip(_Columns.NAMES, new, strict=True)
+        ]
         order = np.argsort(merged[1], kind="stable")
         if not np.all(order[:-1] < order[1:]):
             merged = [m[order] for m in merged]

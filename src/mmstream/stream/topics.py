@@ -6,13 +6,14 @@ import time
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from mmstream.errors import BrokerError
 
 
-def ensure_topics(admin: AdminClient, names: Iterable[str], partitions: int = 1,
-                  timeout: float = 30.0) -> list[str]:  # fmt: skip
+def ensure_topics(
+    admin: AdminClient, names: Iterable[str], partitions: int = 1, timeout: float = 30.0
+) -> list[str]:
     """Create the missing topics among ``names``; returns those created."""
     existing = set(admin.list_topics(timeout=timeout).topics)
     missing = sorted(set(names) - existing)
@@ -39,12 +40,16 @@ def wait_for_leaders(admin: AdminClient, names: Iterable[str], timeout: float = 
     while pending and time.monotonic() < deadline:
         topics = admin.list_topics(timeout=timeout).topics
         pending = {
-            n for n in pending
-            if n not in topics or topics[n].error is not None
+            n
+            for n in pending
+            if n not in topics
+            or topics[n].error is not None
             or not topics[n].partitions
             or any(p.leader < 0 for p in topics[n].partitions.values())
-        }  # fmt: skip
+        }
         if pending:
             time.sleep(0.1)
     if pending:
-        raise BrokerError(f"topics without a partition leader after {timeout:.0f} s: {sorted(pending)}")
+        raise BrokerError(
+            f"topics without a partition leader after {timeout:.0f} s: {sorted(pending)}"
+        )

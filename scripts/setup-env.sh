@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sourced by scripts/demo and scripts/test: makes sure java, mvn and a Python 3.11+ are
+# present (installing Debian packages when run as root), then builds .venv with mmstream.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+need_apt=()
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+if ((${#need_apt[@]})); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "[setup] installing ${need_apt[*]} with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "[setup] missing: ${need_apt[*]} (needed to run the local Kafka broker); install them and retry" >&2
+    exit 1
+  fi
+fi
+
+PYTHON="${PYTHON:-python3}"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "[setup] mmstream needs Python 3.11 or newer; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+
+if [[ ! -x "$ROOT/.venv/bin/python" ]]; then
+  echo "[setup] creating $ROOT/.venv"
+  "$PYTHON" -m venv "$ROOT/.venv"
+fi
+# Re-install only when pyproject.toml changed since the last install.
+stamp="$ROOT/.venv/.mmstream-installed"
+if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" ]]; then
+  echo "[setup] installing mmstream and its dependencies into .venv"
+  "$ROOT/.venv/bin/python" -m pip install -q --upgrade pip
+  "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT[dev]"
+  touch "$stamp"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"

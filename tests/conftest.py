@@ -1,0 +1,51 @@
+"""Shared fixtures. The broker is a real Apache Kafka, never a fake.
+
+Which broker, by $MMSTREAM_TEST_KAFKA:
+- ``local`` (default): the project's own KRaft node from Maven Central jars, in a temporary
+  folder on free ports, started once per session and stopped by its PID at the end;
+- ``testcontainers``: testcontainers' Kafka module, where a Docker engine answers;
+- ``external``: the broker at $KAFKA_BOOTSTRAP_SERVERS.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The public alert samples beside the project; tests using them skip where absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"public alert samples not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    kind = os.environ.get("MMSTREAM_TEST_KAFKA", "local")
+    if kind == "external":
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    elif kind == "testcontainers":
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+    else:
+        from mmstream.broker.local import LocalKafka
+
+        broker = LocalKafka(tmp_path_factory.mktemp("kafka"))
+        info = broker.start()
+        print(
+            f"\nlocal Kafka {info.kafka_version} at {info.bootstrap}, "
+            f"ready in {info.startup_seconds:.1f} s"
+        )
+        try:
+            yield info.bootstrap
+        finally:
+            broker.stop()

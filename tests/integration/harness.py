@@ -1,0 +1,118 @@
+"""Helpers for integration tests: a service in a thread on test-private topics, and readers."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+
+from mmstream.analyses.registry import Registry
+from mmstream.config import Settings, load_settings
+from mmstream.stream.service import Service
+
+
+@dataclass
+class Harness:
+    settings: Settings
+    service: Service
+    thread: threading.Thread
+    producer: Producer
+
+    @property
+    def alert_topic(self) -> str:
+        return self.settings.alert_topics[0]
+
+    @property
+    def detector(self) -> str:
+        return self.settings.detectors[0]
+
+    def produce(
+        self, topic: str, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> int:
+        """Produce one message and return its offset."""
+        box: dict[str, Any] = {}
+        self.producer.produce(
+            topic,
+            value=value,
+            headers=headers,
+            on_delivery=lambda err, msg: box.update(err=err, msg=msg),
+        )
+        self.producer.flush(30)
+        assert box.get("err") is None, box.get("err")
+        offset: int = box["msg"].offset()
+        return offset
+
+    def committed(self, topic: str, partition: int = 0) -> int:
+        consumer = Consumer({**self.settings.kafka_config(), "group.id": self.settings.group_id})
+        try:
+            (tp,) = consumer.committed([TopicPartition(topic, partition)], timeout=10)
+            return int(tp.offset)
+        finally:
+            consumer.close()
+
+
+def read_messages(
+    settings: Settings, topic: str, count: int, timeout: float = 60.0, key: bytes | None = None
+) -> list[Message]:
+    """The first ``count`` committed messages of ``topic`` (optionally with this key)."""
+    consumer = Consumer(
+        {
+            **settings.kafka_config(),
+            "group.id": f"test-reader-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    found: list[Message] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error() is not None:
+                continue
+            if key is None or msg.key() == key:
+                found.append(msg)
+    finally:
+        consumer.close()
+    return found
+
+
+@contextmanager
+def running_service(
+    bootstrap: str, registry: Registry | None = None, **overrides: Any
+) -> Iterator[Harness]:
+    """A Service on topics no other test uses, running in a thread until the block ends."""
+    tag = uuid.uuid4().hex[:8]
+    values: dict[str, Any] = {
+        "kafka": {"bootstrap.servers": bootstrap},
+        "instance": f"test-{tag}",
+        "group_id": f"mmstream-test-{tag}",
+        "alert_topics": (f"igwn.gwalert.test{tag}",),
+        "detectors": (f"det{tag}",),
+        "result_topic_prefix": f"mmstream.results.test{tag}.",
+        "deadletter_topic": f"mmstream.deadletter.test{tag}",
+        "max_wait_s": 3600.0,
+    }
+    values.update(overrides)
+    settings = load_settings(**values)
+    service = Service(settings, registry if registry is not None else Registry.discover())
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 90
+    while not service.ready.wait(0.2):
+        assert thread.is_alive(), "the service thread died while starting"
+        assert time.monotonic() < deadline, "the service did not start within 90 s"
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    try:
+        yield Harness(settings, service, thread, producer)
+    finally:
+        service.stop()
+        thread.join(30)

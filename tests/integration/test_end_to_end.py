@@ -1,0 +1,198 @@
+"""The walking skeleton on a real broker: alert in, analyses run, results with provenance out."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from mmstream import __version__
+from mmstream.analyses.registry import Registry, params_sha256
+from mmstream.feeders import (
+    Injection,
+    background_events,
+    igwn_alert,
+    produce_events,
+    produce_heartbeat,
+    with_injections,
+)
+from mmstream.formats.results import decode_result
+from mmstream.model import NS_PER_S
+from mmstream.provenance.headers import headers_dict, result_id
+from mmstream.times import now_ns, parse_utc_ns
+from tests.integration.harness import read_messages, running_service
+
+pytestmark = pytest.mark.integration
+
+EXPECTED_HEADERS = {
+    "_id",
+    "_format",
+    "_sender",
+    "mmstream-analysis",
+    "mmstream-code",
+    "mmstream-config-sha256",
+    "mmstream-inputs",
+    "mmstream-window",
+    "mmstream-produced-at",
+}
+
+
+def _feed_detector(h, t_alert: int, planted: Injection, rate_hz: float = 0.02) -> int:
+    end = now_ns()
+    events = with_injections(
+        h.detector,
+        background_events(h.detector, end - 1200 * NS_PER_S, end, rate_hz, seed=7),
+        [planted],
+    )
+    produce_events(h.producer, h.settings.detector_topic(h.detector), events)
+    produce_heartbeat(h.producer, h.settings.status_topic(h.detector), h.detector, end)
+    h.producer.flush(30)
+    return len(events)
+
+
+def test_alert_produces_results_with_full_provenance(kafka_bootstrap: str) -> None:
+    with running_service(kafka_bootstrap) as h:
+        t_alert = now_ns() - 600 * NS_PER_S
+        planted = Injection(t_alert + 3 * NS_PER_S, 200.3, 40.2, 0.5, event_id="planted-e2e")
+        _feed_detector(h, t_alert, planted)
+        alert_offset = h.produce(
+            h.alert_topic,
+            igwn_alert("MS000001x", time_ns=t_alert, ra_deg=200.0, dec_deg=40.0, sigma_deg=2.0),
+        )
+        registry = Registry.discover()
+        for spec in registry:
+            (msg,) = read_messages(
+                h.settings, h.settings.result_topic(spec.name), 1, key=b"MS000001x"
+            )
+            record = decode_result(msg.value())
+            headers = headers_dict(msg.headers())
+
+            # Payload
+            assert record["analysis"] == spec.name and record["analysis_version"] == spec.version
+            assert record["status"] == "COMPLETED"
+            assert record["alert"]["alert_id"] == "MS000001x"
+            assert record["alert"]["alert_type"] == "PRELIMINARY"
+            assert record["alert"]["role"] == "test"
+            # The IGWN packet carries milliseconds; the alert time is that, exactly.
+            assert record["alert"]["time_ns"] == t_alert // 1_000_000 * 1_000_000
+            event_ids = [e["event_id"] for e in record["events"]]
+            assert "planted-e2e" in event_ids
+            planted_rec = record["events"][event_ids.index("planted-e2e")]
+            assert planted_rec["values"]["dt_s"] == pytest.approx(3.0, abs=1e-3)
+            if spec.name == "skymap_coincidence":
+                assert event_ids == ["planted-e2e"], (
+                    "background is not in a 2-degree map's 90% region"
+                )
+                assert planted_rec["values"]["credible_level"] < 0.2
+            else:
+                assert record["statistics"]["n_events"] == len(record["events"]) >= 1
+                assert all(abs(e["values"]["dt_s"]) <= 500 for e in record["events"])
+
+            # Every provenance header, each with the value it must have
+            assert set(headers) == EXPECTED_HEADERS
+            rid = result_id(spec.label, "MS000001x", record["alert"]["revision"])
+            assert headers["_id"] == rid.bytes and record["result_id"] == str(rid)
+            assert headers["_format"] == b"avro"
+            assert headers["_sender"] == h.settings.instance.encode()
+            assert headers["mmstream-analysis"] == spec.label.encode()
+            code = headers["mmstream-code"].decode()
+            assert code.startswith(f"mmstream=={__version__}")
+            assert f"handler-sha256={spec.source_sha256}" in code
+            params = spec.validate_params({})
+            assert headers["mmstream-config-sha256"] == params_sha256(params).encode()
+            inputs = json.loads(headers["mmstream-inputs"])
+            assert inputs["alert"]["topic"] == h.alert_topic
+            assert inputs["alert"]["offset"] == alert_offset
+            assert inputs["alert"]["alert_id"] == "MS000001x"
+            (det,) = inputs["detectors"]
+            assert det["topic"] == h.settings.detector_topic(h.detector)
+            assert det["count"] == record["statistics"]["n_events"]
+            window = json.loads(headers["mmstream-window"])
+            alert_ns = record["alert"]["time_ns"]
+            assert window["start_ns"] == alert_ns - 500 * NS_PER_S
+            assert window["end_ns"] == alert_ns + 500 * NS_PER_S
+            assert parse_utc_ns(window["start"]) == window["start_ns"]
+            produced = parse_utc_ns(headers["mmstream-produced-at"].decode())
+            assert abs(produced - now_ns()) < 120 * NS_PER_S
+            # The payload repeats the mmstream-* headers, so it stands alone.
+            assert record["provenance"]["mmstream-inputs"] == headers["mmstream-inputs"].decode()
+        assert h.committed(h.alert_topic) == alert_offset + 1
+
+
+def test_offset_is_committed_only_after_results_are_published(kafka_bootstrap: str) -> None:
+    registry = Registry([Registry.discover().get("temporal_coincidence")])
+    with running_service(kafka_bootstrap, registry=registry) as h:
+        # The alert's window ends 100 s after the detector's watermark: it must wait.
+        t_alert = now_ns() - 400 * NS_PER_S
+        produce_heartbeat(h.producer, h.settings.status_topic(h.detector), h.detector, now_ns())
+        h.producer.flush(10)
+        offset = h.produce(
+            h.alert_topic, igwn_alert("MS000002x", time_ns=t_alert, ra_deg=10.0, dec_deg=5.0)
+        )
+        result_topic = h.settings.result_topic("temporal_coincidence")
+        time.sleep(3)
+        assert read_messages(h.settings, result_topic, 1, timeout=2) == []
+        assert h.committed(h.alert_topic) < offset + 1, "offset committed before any result"
+        assert len(h.service.jobs) == 1
+
+        # The detector's heartbeat passes the window end: the analysis runs and publishes.
+        produce_heartbeat(
+            h.producer, h.settings.status_topic(h.detector), h.detector, t_alert + 501 * NS_PER_S
+        )
+        h.producer.flush(10)
+        (msg,) = read_messages(h.settings, result_topic, 1)
+        assert decode_result(msg.value())["alert"]["alert_id"] == "MS000002x"
+        deadline = time.monotonic() + 10
+        while h.committed(h.alert_topic) != offset + 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert h.committed(h.alert_topic) == offset + 1
+
+
+def test_malformed_alert_is_dead_lettered_and_service_goes_on(kafka_bootstrap: str) -> None:
+    registry = Registry([Registry.discover().get("temporal_coincidence")])
+    with running_service(kafka_bootstrap, registry=registry) as h:
+        produce_heartbeat(h.producer, h.settings.status_topic(h.detector), h.detector, now_ns())
+        garbage = b"Obj\x01 this is not an Avro container" + uuid.uuid4().bytes
+        bad_offset = h.produce(h.alert_topic, garbage, headers=[("origin-header", b"kept")])
+        t_alert = now_ns() - 900 * NS_PER_S
+        good_offset = h.produce(
+            h.alert_topic, igwn_alert("MS000003x", time_ns=t_alert, ra_deg=1.0, dec_deg=2.0)
+        )
+
+        (dead,) = read_messages(h.settings, h.settings.deadletter_topic, 1)
+        assert dead.value() == garbage  # byte-exact
+        dh = headers_dict(dead.headers())
+        assert dh["origin-header"] == b"kept"
+        origin = json.loads(dh["mmstream-dlq-origin"])
+        assert origin == {"topic": h.alert_topic, "partition": 0, "offset": bad_offset}
+        assert b"Avro" in dh["mmstream-dlq-reason"]
+        assert dh["mmstream-dlq-exception"] == b"DecodeError"
+
+        (msg,) = read_messages(h.settings, h.settings.result_topic("temporal_coincidence"), 1)
+        assert decode_result(msg.value())["alert"]["alert_id"] == "MS000003x"
+        assert h.thread.is_alive()
+        deadline = time.monotonic() + 10
+        while h.committed(h.alert_topic) != good_offset + 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert h.committed(h.alert_topic) == good_offset + 1
+        assert h.service.counters["deadletters"] == 1
+
+
+def test_public_lvk_packet_runs_and_says_its_window_is_not_covered(
+    kafka_bootstrap: str, shared_data
+) -> None:
+    path = shared_data / "igwn" / "userguide" / "MS181101ab-preliminary.avro"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    registry = Registry([Registry.discover().get("temporal_coincidence")])
+    with running_service(kafka_bootstrap, registry=registry, max_wait_s=0.0) as h:
+        h.produce(h.alert_topic, path.read_bytes())
+        (msg,) = read_messages(h.settings, h.settings.result_topic("temporal_coincidence"), 1)
+        record = decode_result(msg.value())
+        assert record["alert"]["alert_id"] == "MS181101ab"
+        assert record["alert"]["time"].startswith("2018-11-01T22:22:46.654")
+        # A 2018 alert is far older than the store's lookback: the result must say so.
+        assert record["status"] == "INCOMPLETE"
+        assert any("coverage" in note for note in record["notes"])

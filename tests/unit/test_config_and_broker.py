@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+
+from mmstream.broker.local import LocalKafka, resolve_jars
+from mmstream.config import load_settings
+from mmstream.errors import BrokerError, ConfigError
+
+
+def test_environment_beats_file_and_kafka_variables_map_to_client_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "mmstream.toml"
+    cfg.write_text(
+        'group_id = "from-file"\nlookback_s = 60\n[kafka]\n"bootstrap.servers" = "file:9092"\n'
+    )
+    monkeypatch.setenv("MMSTREAM_GROUP_ID", "from-env")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "env:9092")
+    monkeypatch.setenv("KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
+    s = load_settings(cfg)
+    assert s.group_id == "from-env" and s.lookback_s == 60
+    kafka = s.kafka_config()
+    assert kafka["bootstrap.servers"] == "env:9092"
+    assert kafka["sasl.mechanism"] == "SCRAM-SHA-256"
+
+
+def test_config_errors_name_the_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("group_id = [")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="lookback_s"):
+        load_settings(lookback_s="soon")
+
+
+def test_missing_tools_give_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java, no mvn
+    with pytest.raises(BrokerError, match="`mvn` was not found"):
+        resolve_jars("4.1.1", cache=tmp_path / "cache")
+
+
+def test_status_of_a_broker_that_never_ran(tmp_path: Path) -> None:
+    assert LocalKafka(tmp_path / "b").info() is None
+    assert LocalKafka(tmp_path / "b").stop() is False

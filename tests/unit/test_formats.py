@@ -1,0 +1,64 @@
+import pytest
+
+from mmstream.errors import DecodeError
+from mmstream.feeders import igwn_alert
+from mmstream.formats import igwn
+from mmstream.formats.detector import decode_event, decode_status, encode_event, encode_status
+from mmstream.formats.router import decode_alert
+from mmstream.model import AlertType, DetectorEvent, DetectorStatus, Role, SourceRef
+
+REF = SourceRef("igwn.gwalert", 0, 42, igwn.FORMAT)
+
+
+def test_detector_event_round_trip_with_single_object_framing() -> None:
+    event = DetectorEvent(
+        "ev-1", "icecube", 7, 1_700_000_000_123_456_789, 12.5, -33.0, 0.7, None, ("raw-1", "raw-2")
+    )
+    data = encode_event(event)
+    assert data[:2] == b"\xc3\x01"
+    assert decode_event(data) == event
+
+
+def test_detector_status_round_trip() -> None:
+    status = DetectorStatus("icecube", 3, 1_700_000_000_000_000_000, "BAD", "power cut")
+    assert decode_status(encode_status(status)) == status
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\xc3\x01short", b"\xc3\x01" + b"\0" * 8 + b"xx", b"hello world!"]
+)
+def test_bad_detector_bytes_are_decode_errors(data: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode_event(data)
+
+
+def test_truncated_detector_datum_is_a_decode_error() -> None:
+    data = encode_event(DetectorEvent("ev-1", "icecube", 7, 1, 1.0, 2.0, 0.5))
+    with pytest.raises(DecodeError, match="corrupt"):
+        decode_event(data[:-5])
+
+
+def test_generated_igwn_alert_decodes() -> None:
+    data = igwn_alert("S261122ab", time_ns=1_795_000_000_123_000_000, ra_deg=50.0, dec_deg=20.0)
+    alert = igwn.decode(data, REF)
+    assert alert.alert_id == "S261122ab" and alert.role is Role.OBSERVATION
+    assert alert.alert_type is AlertType.PRELIMINARY
+    assert alert.time_ns == 1_795_000_000_123_000_000
+    assert alert.skymap is not None and alert.skymap.uniq.size > 100
+    assert alert.revision.startswith("PRELIMINARY@")
+
+
+def test_generated_retraction_has_no_event() -> None:
+    alert = igwn.decode(
+        igwn_alert("S1", time_ns=0, ra_deg=0, dec_deg=0, alert_type="RETRACTION"), REF
+    )
+    assert (
+        alert.alert_type is AlertType.RETRACTION and alert.time_ns is None and alert.skymap is None
+    )
+
+
+def test_router_rejects_unknown_content_on_unknown_topics() -> None:
+    with pytest.raises(DecodeError, match="no decoder"):
+        decode_alert("some.topic", 0, 0, b"<xml/>")
+    with pytest.raises(DecodeError, match="empty"):
+        decode_alert("igwn.gwalert", 0, 0, None)

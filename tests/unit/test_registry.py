@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+from pydantic import BaseModel
+
+from mmstream.analyses.registry import (
+    AnalysisInput,
+    Outcome,
+    Registry,
+    analysis,
+    params_sha256,
+)
+from mmstream.analyses.temporal import TemporalParams, temporal_coincidence
+from mmstream.errors import RegistryError
+from mmstream.model import NS_PER_S, Alert, AlertType, EventColumns, Role, SourceRef, Window
+
+T0 = 1_800_000_000 * NS_PER_S
+
+
+def make_alert(alert_type: AlertType = AlertType.PRELIMINARY, source: str = "LVK") -> Alert:
+    return Alert(
+        "S1", "r1", alert_type, Role.OBSERVATION, source, T0, 1e-9, None, SourceRef("t", 0, 0, "x")
+    )
+
+
+def columns(times_s: list[float]) -> EventColumns:
+    n = len(times_s)
+    return EventColumns(
+        "icecube",
+        np.array([f"e{i}" for i in range(n)]),
+        T0 + (np.array(times_s) * NS_PER_S).astype(np.int64),
+        np.zeros(n),
+        np.zeros(n),
+        np.ones(n),
+        np.full(n, np.nan),
+        np.zeros(n, np.int32),
+        np.arange(n),
+    )
+
+
+def test_discovery_finds_the_builtin_analyses_through_entry_points() -> None:
+    names = {spec.name for spec in Registry.discover()}
+    assert {"temporal_coincidence", "skymap_coincidence"} <= names
+
+
+def test_a_module_of_analyses_registers_without_touching_the_service() -> None:
+    registry = Registry.discover(["tests.unit.example_analyses"])
+    spec = registry.get("count_events")
+    assert spec.version == "2.1.0" and spec.window == (-10.0, 10.0)
+    assert spec.sources == frozenset({"IceCube"})
+
+
+def test_decorator_rejects_what_would_break_later() -> None:
+    with pytest.raises(RegistryError, match="identifier"):
+        analysis(name="bad name", version="1")
+    with pytest.raises(RegistryError, match="ends before"):
+        analysis(name="x", version="1", window=(5, -5))
+
+    class NoDefault(BaseModel):
+        threshold: float
+
+    with pytest.raises(RegistryError, match="default"):
+        analysis(name="x", version="1", params=NoDefault)(lambda inp: Outcome("x"))
+    with pytest.raises(RegistryError, match="exactly one"):
+        analysis(name="x", version="1")(lambda a, b: Outcome("x"))  # type: ignore[arg-type,misc]
+
+
+def test_duplicate_names_are_refused() -> None:
+    a = analysis(name="dup", version="1")(lambda inp: Outcome("a"))
+    b = analysis(name="dup", version="2")(lambda inp: Outcome("b"))
+    with pytest.raises(RegistryError, match="two analyses"):
+        Registry([a, b])
+
+
+def test_subscription_matching() -> None:
+    spec = temporal_coincidence
+    assert spec.matches(make_alert())
+    assert not spec.matches(make_alert(AlertType.RETRACTION))
+
+
+def test_parameters_are_validated_and_hashed_canonically() -> None:
+    spec = temporal_coincidence
+    assert spec.validate_params({"background_rate_hz": 0.01}) == TemporalParams(
+        background_rate_hz=0.01
+    )
+    with pytest.raises(RegistryError, match="background_rate_hz"):
+        spec.validate_params({"background_rate_hz": -1})
+    with pytest.raises(RegistryError, match="extra"):
+        spec.validate_params({"unknown": 1})
+    a, b = TemporalParams(), TemporalParams(background_rate_hz=0.01)
+    assert params_sha256(a) == params_sha256(TemporalParams()) != params_sha256(b)
+
+
+def test_temporal_coincidence_lists_events_by_time_offset() -> None:
+    inp = AnalysisInput(
+        make_alert(),
+        Window.around(T0, -500, 500),
+        {"icecube": columns([-100.0, 2.0, 400.0])},
+        TemporalParams(background_rate_hz=0.001),
+    )
+    out = temporal_coincidence(inp)
+    assert [e.values["dt_s"] for e in out.events] == [2.0, -100.0, 400.0]
+    assert out.statistics["n_events"] == 3
+    assert out.statistics["expected_background"] == pytest.approx(1.0)
+    # P(N >= 3 | mu = 1) = 1 - e^-1 (1 + 1 + 1/2)
+    assert out.statistics["p_value"] == pytest.approx(1 - np.exp(-1) * 2.5)
+
+
+def test_handler_source_hash_changes_with_the_code() -> None:
+    other = analysis(name="temporal_coincidence", version="1.0.0")(lambda inp: Outcome("other"))
+    assert other.source_sha256 != temporal_coincidence.source_sha256
