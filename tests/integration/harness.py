@@ -114,5 +114,7 @@ def running_service(
     try:
         yield Harness(settings, service, thread, producer)
     finally:
+        producer.flush(10)
+        del producer  # confluent-kafka closes a client when it is collected
         service.stop()
         thread.join(30)
