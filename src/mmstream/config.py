@@ -47,8 +47,24 @@ class Settings(BaseSettings):
     max_wait_s: float = 600.0
     create_topics: bool = True
     test_alerts: Literal["process", "skip"] = "process"
+    routes: dict[str, str] = Field(
+        default_factory=lambda: {
+            "igwn.gwalert": "igwn",
+            "gcn.notices.": "gcn-json",
+            "gcn.classic.voevent.": "voevent",
+        }
+    )
     kafka: dict[str, str] = Field(default_factory=dict)
     analyses: dict[str, AnalysisSettings] = Field(default_factory=dict)
+
+    @field_validator("routes")
+    @classmethod
+    def _known_formats(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {"igwn", "gcn-json", "voevent", "auto"}
+        unknown = {fmt for fmt in value.values() if fmt not in known}
+        if unknown:
+            raise ValueError(f"unknown formats {sorted(unknown)}; known: {sorted(known)}")
+        return value
 
     @field_validator("result_topic_prefix")
     @classmethod

@@ -58,6 +58,41 @@ class MultiOrderSkyMap:
 
 
 @dataclass(frozen=True, slots=True)
+class FlatSkyMap:
+    """A single-resolution HEALPix map of probability per pixel (sums to 1)."""
+
+    nside: int
+    nest: bool
+    prob: npt.NDArray[np.float64]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Circle:
+    """A circular error region: ``radius_deg`` contains ``containment`` of the probability."""
+
+    ra_deg: float
+    dec_deg: float
+    radius_deg: float
+    containment: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ellipse:
+    """An elliptical error region (semi-axes in degrees, position angle east of north)."""
+
+    ra_deg: float
+    dec_deg: float
+    semi_major_deg: float
+    semi_minor_deg: float
+    position_angle_deg: float
+    containment: float
+
+
+Localization = MultiOrderSkyMap | FlatSkyMap | Circle | Ellipse
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     """One external alert, normalized across wire formats.
 
@@ -72,9 +107,15 @@ class Alert:
     source: str
     time_ns: int | None
     far_hz: float | None
-    skymap: MultiOrderSkyMap | None
+    localization: Localization | None
     ref: SourceRef
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def skymap(self) -> MultiOrderSkyMap | None:
+        """The multi-order sky map, where the localization is one."""
+        loc = self.localization
+        return loc if isinstance(loc, MultiOrderSkyMap) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,8 +57,12 @@ def test_generated_retraction_has_no_event() -> None:
     )
 
 
-def test_router_rejects_unknown_content_on_unknown_topics() -> None:
-    with pytest.raises(DecodeError, match="no decoder"):
+def test_router_sniffs_unknown_topics_and_says_why_it_rejects() -> None:
+    with pytest.raises(DecodeError, match="not a VOEvent"):
         decode_alert("some.topic", 0, 0, b"<xml/>")
+    with pytest.raises(DecodeError, match="not a known alert format"):
+        decode_alert("some.topic", 0, 0, b"\x00\x01garbage")
+    with pytest.raises(DecodeError, match="no trigger_time"):
+        decode_alert("some.topic", 0, 0, b'{"mission": "X"}')
     with pytest.raises(DecodeError, match="empty"):
         decode_alert("igwn.gwalert", 0, 0, None)

@@ -10,6 +10,10 @@ identical for a re-sent notice, distinct for every new notice about the same sup
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from dataclasses import replace
 from typing import Any
 
 from mmstream.errors import DecodeError
@@ -19,6 +23,7 @@ from mmstream.sky.moc import read_fits_bytes
 from mmstream.times import parse_utc_ns
 
 FORMAT = "igwn.gwalert.avro"
+JSON_FORMAT = "igwn.gwalert.json"
 SCHEMA_NAMES = frozenset({"igwn.alerts.v1_0.Alert", "igwn.alerts.Alert"})
 # The 1.0 schema's doc spells the first type EARLY_WARNING; VOEvents say EarlyWarning.
 _TYPE_ALIASES = {"EARLY_WARNING": "EARLYWARNING"}
@@ -39,6 +44,23 @@ def decode(data: bytes, ref: SourceRef) -> Alert:
     return from_record(records[0], ref)
 
 
+def decode_json(data: bytes, ref: SourceRef) -> Alert:
+    """The JSON form GCN distributes: the same fields, sky maps as base64 strings."""
+    try:
+        rec = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DecodeError(f"not JSON: {exc}") from exc
+    if not isinstance(rec, dict) or "superevent_id" not in rec:
+        raise DecodeError("JSON is not an IGWN alert (no superevent_id)")
+    try:
+        for block, key in (("event", "skymap"), ("external_coinc", "combined_skymap")):
+            if isinstance(rec.get(block), dict) and isinstance(rec[block].get(key), str):
+                rec[block][key] = base64.b64decode(rec[block][key], validate=True)
+    except binascii.Error as exc:
+        raise DecodeError(f"sky map is not valid base64: {exc}") from exc
+    return from_record(rec, replace(ref, format=JSON_FORMAT))
+
+
 def from_record(rec: dict[str, Any], ref: SourceRef) -> Alert:
     try:
         superevent_id = str(rec["superevent_id"])
@@ -46,15 +68,18 @@ def from_record(rec: dict[str, Any], ref: SourceRef) -> Alert:
         alert_type = AlertType(_TYPE_ALIASES.get(type_text, type_text))
         time_created = str(rec["time_created"])
         event = rec.get("event")
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise DecodeError(f"IGWN alert lacks or misspells a required field: {exc}") from exc
     time_ns: int | None = None
     far_hz: float | None = None
     skymap = None
     extra: dict[str, Any] = {"time_created": time_created, "urls": rec.get("urls") or {}}
     if event is not None:
-        time_ns = parse_utc_ns(str(event["time"]))
-        far_hz = float(event["far"])
+        try:
+            time_ns = parse_utc_ns(str(event["time"]))
+            far_hz = float(event["far"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DecodeError(f"IGWN event block lacks time or far: {exc}") from exc
         if event.get("skymap"):
             skymap = read_fits_bytes(bytes(event["skymap"]))
         for key in ("group", "pipeline", "search", "significant", "instruments"):
@@ -74,7 +99,7 @@ def from_record(rec: dict[str, Any], ref: SourceRef) -> Alert:
         source="LVK",
         time_ns=time_ns,
         far_hz=far_hz,
-        skymap=skymap,
+        localization=skymap,
         ref=ref,
         extra=extra,
     )

@@ -16,12 +16,14 @@ def deadletter_headers(
     reason: str,
     exception: BaseException,
     sender: str,
+    stage: str = "decode",
 ) -> list[tuple[str, bytes]]:
-    """The original headers, then ours: reason, exception type, origin, time, sender."""
+    """The original headers, then ours: reason, stage, exception type, origin, time, sender."""
     origin = json.dumps({"topic": topic, "partition": partition, "offset": offset})
     return [
         *(original or []),
         ("mmstream-dlq-reason", reason.encode()[:4000]),
+        ("mmstream-dlq-stage", stage.encode()),
         ("mmstream-dlq-exception", type(exception).__name__.encode()),
         ("mmstream-dlq-origin", origin.encode()),
         ("mmstream-dlq-at", format_utc(now_ns()).encode()),

@@ -30,8 +30,10 @@ from mmstream.errors import DecodeError, MmstreamError
 from mmstream.formats.detector import decode_event, decode_status
 from mmstream.formats.results import encode_result
 from mmstream.formats.router import decode_alert
+from mmstream.formats.validate import validate_alert
 from mmstream.model import NS_PER_S, Alert, Role, Window
 from mmstream.ops.logging import get_logger
+from mmstream.ops.metrics import DEADLETTERS, MESSAGES_CONSUMED, RESULTS_PUBLISHED
 from mmstream.provenance.headers import build_headers, code_string, result_id
 from mmstream.stream.deadletter import deadletter_headers
 from mmstream.stream.messages import as_produce_headers, headers_of, origin
@@ -252,6 +254,7 @@ class Service:
                 continue
             self.store.add(event, partition, offset)
             self.counters["detector_events"] += 1
+            MESSAGES_CONSUMED.labels(topic).inc()
 
     def _poll_alerts(self) -> None:
         for msg in self.alert_consumer.consume(num_messages=20, timeout=0.05):
@@ -259,14 +262,22 @@ class Service:
                 self._consumer_error(msg)
                 continue
             self.counters["alerts_consumed"] += 1
+            MESSAGES_CONSUMED.labels(msg.topic()).inc()
             topic, partition, offset = origin(msg)
             self.offsets.begin(topic, partition, offset)
             try:
-                alert = decode_alert(topic, partition, offset, msg.value())
+                alert = decode_alert(topic, partition, offset, msg.value(), self.settings.routes)
+                validate_alert(alert, now_ns())
             except DecodeError as exc:
                 self._deadletter_alert(msg, exc)
                 continue
-            self._schedule(alert)
+            try:
+                self._schedule(alert)
+            except Exception as exc:  # a bug or a bad parameter: keep the message, say why
+                log.exception("alert could not be scheduled", topic=topic, offset=offset)
+                self.pending.pop((topic, partition, offset), None)
+                self.jobs = [j for j in self.jobs if j.alert is not alert]
+                self._deadletter_alert(msg, exc, stage="processing")
 
     def _consumer_error(self, msg: Message) -> None:
         err = msg.error()
@@ -464,8 +475,10 @@ class Service:
         ref = pending.alert.ref
         self.offsets.finish(ref.topic, ref.partition, ref.offset)
         self._transact(pending.messages, ref.topic, ref.partition)
-        for topic, _, _, _ in pending.messages:
+        for topic, _, _, headers in pending.messages:
             self.counters[f"published:{topic}"] += 1
+            analysis = dict(headers).get("mmstream-analysis", b"").decode()
+            RESULTS_PUBLISHED.labels(analysis, "published").inc()
         if pending.messages:
             log.info(
                 "results published",
@@ -476,10 +489,10 @@ class Service:
                 offset=ref.offset,
             )
 
-    def _deadletter_alert(self, msg: Message, exc: Exception) -> None:
+    def _deadletter_alert(self, msg: Message, exc: Exception, stage: str = "decode") -> None:
         topic, partition, offset = origin(msg)
         log.error(
-            "alert message could not be decoded; sent to the dead-letter topic",
+            f"alert message failed at {stage}; sent to the dead-letter topic",
             topic=topic,
             partition=partition,
             offset=offset,
@@ -493,6 +506,7 @@ class Service:
             reason=str(exc),
             exception=exc,
             sender=self.settings.instance,
+            stage=stage,
         )
         self.offsets.finish(topic, partition, offset)
         value = msg.value() or b""
@@ -503,6 +517,7 @@ class Service:
             keys=[msg.key()],
         )
         self.counters["deadletters"] += 1
+        DEADLETTERS.labels(stage, type(exc).__name__).inc()
 
     def _deadletter_detector(self, msg: Message, exc: Exception) -> None:
         topic, partition, offset = origin(msg)
@@ -530,6 +545,7 @@ class Service:
         )
         self.plain_producer.poll(0)
         self.counters["deadletters"] += 1
+        DEADLETTERS.labels("decode", type(exc).__name__).inc()
 
     def _transact(
         self,

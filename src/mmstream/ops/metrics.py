@@ -1,0 +1,19 @@
+"""Prometheus metrics (conventional names, base units). Served over HTTP by the ops server."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+MESSAGES_CONSUMED = Counter(
+    "mmstream_messages_consumed_total", "Messages consumed, by topic", ["topic"]
+)
+DEADLETTERS = Counter(
+    "mmstream_deadletters_total",
+    "Messages sent to the dead-letter topic, by stage (decode/processing) and exception type",
+    ["stage", "exception"],
+)
+RESULTS_PUBLISHED = Counter(
+    "mmstream_results_published_total",
+    "Results published, by analysis and status",
+    ["analysis", "status"],
+)
