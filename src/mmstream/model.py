@@ -131,6 +131,7 @@ class DetectorEvent:
     sigma_deg: float
     energy_gev: float | None = None
     derived_from: tuple[str, ...] = ()
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)

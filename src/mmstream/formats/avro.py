@@ -24,11 +24,26 @@ from mmstream.errors import DecodeError
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 
 
+# Schemas that name types defined in other files, and those files.
+_DEPENDS = {"detector_batch.avsc": ("detector_event.avsc",)}
+
+
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """A parsed schema from the package's ``schemas/`` folder, e.g. ``detector_event.avsc``."""
-    text = resources.files("mmstream").joinpath("schemas", name).read_text()
-    return cast(dict[str, Any], fastavro.parse_schema(json.loads(text)))
+    """A parsed schema from the package's ``schemas/`` folder, e.g. ``detector_event.avsc``.
+
+    ``name`` may be a path below it (``history/detector_event.v1.avsc``). Each schema is
+    parsed with its own set of named types, so a historical version never clashes with
+    the current one of the same name.
+    """
+    named: dict[str, Any] = {}
+    for dep in _DEPENDS.get(name, ()):
+        fastavro.parse_schema(_schema_json(dep), named_schemas=named)
+    return cast(dict[str, Any], fastavro.parse_schema(_schema_json(name), named_schemas=named))
+
+
+def _schema_json(name: str) -> Any:
+    return json.loads(resources.files("mmstream").joinpath("schemas", *name.split("/")).read_text())
 
 
 def schema_fingerprint(parsed: dict[str, Any]) -> bytes:
@@ -62,23 +77,32 @@ def encode_single(parsed: dict[str, Any], record: dict[str, Any]) -> bytes:
 
 
 class SingleObjectDecoder:
-    """Decodes single-object-encoded messages written with any of the known schema versions."""
+    """Decodes single-object-encoded messages of several record kinds and schema versions.
 
-    def __init__(self, reader: dict[str, Any], writers: list[dict[str, Any]]) -> None:
-        self.reader = reader
-        self.writers = {schema_fingerprint(w): w for w in [reader, *writers]}
+    ``readers`` maps a kind (e.g. ``"event"``) to the current schema of that kind and the
+    older writer schemas it must still read; the fingerprint in each message says which
+    writer schema, and so which kind, it is.
+    """
 
-    def decode(self, data: bytes) -> dict[str, Any]:
+    def __init__(self, readers: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+        self._by_fingerprint: dict[bytes, tuple[str, dict[str, Any], dict[str, Any]]] = {}
+        for kind, (reader, writers) in readers.items():
+            for writer in [reader, *writers]:
+                self._by_fingerprint[schema_fingerprint(writer)] = (kind, writer, reader)
+
+    def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """(kind, record) of one message, read with the current schema of its kind."""
         if len(data) < 10 or data[:2] != SINGLE_OBJECT_MARKER:
             raise DecodeError("not Avro single-object encoding (missing C3 01 marker)")
-        writer = self.writers.get(data[2:10])
-        if writer is None:
+        found = self._by_fingerprint.get(data[2:10])
+        if found is None:
             raise DecodeError(f"unknown writer schema fingerprint {data[2:10].hex()}")
+        kind, writer, reader = found
         try:
-            record = cast(
-                dict[str, Any],
-                fastavro.schemaless_reader(io.BytesIO(data[10:]), writer, self.reader),
-            )
+            buf = io.BytesIO(data[10:])
+            record = cast(dict[str, Any], fastavro.schemaless_reader(buf, writer, reader))
         except Exception as exc:
             raise DecodeError(f"corrupt Avro datum: {type(exc).__name__}: {exc}") from exc
-        return record
+        if buf.tell() != len(data) - 10:
+            raise DecodeError(f"{len(data) - 10 - buf.tell()} stray bytes after the Avro datum")
+        return kind, record

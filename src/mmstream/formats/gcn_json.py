@@ -116,6 +116,8 @@ def _localization(rec: dict[str, Any]) -> Localization | None:
 
 
 def from_record(rec: dict[str, Any], ref: SourceRef) -> Alert:
+    if "detector_name" in rec and "machine_time" in rec:
+        raise DecodeError("SNEWS 2.0 detector message (tier or heartbeat), not a follow-up alert")
     if "trigger_time" not in rec:
         raise DecodeError("not an alert notice: no trigger_time")
     mission = mission_of(rec, ref.topic)

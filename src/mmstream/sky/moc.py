@@ -7,6 +7,7 @@ to nested indices at that order and searched in the sorted UNIQ column.
 
 from __future__ import annotations
 
+import gzip
 import io
 from typing import Any
 
@@ -34,8 +35,19 @@ def pixel_area_sr(uniq: npt.NDArray[np.int64]) -> FloatArray:
     return np.asarray(4 * np.pi / (12 * 4.0**order), dtype=np.float64)
 
 
+def gunzip_if_needed(data: bytes) -> bytes:
+    """Sky maps travel both plain and gzip-compressed (``.fits.gz``)."""
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError) as exc:
+        raise DecodeError(f"corrupt gzip stream: {exc}") from exc
+
+
 def read_fits_bytes(data: bytes) -> MultiOrderSkyMap:
     """Parse a multi-order FITS file held in memory (as in ``event.skymap``)."""
+    data = gunzip_if_needed(data)
     try:
         with fits.open(io.BytesIO(data), memmap=False) as hdul:
             hdu = hdul[1]

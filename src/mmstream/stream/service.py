@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from mmstream.analyses.registry import AnalysisInput, AnalysisSpec, Outcome, Registry, params_sha256
 from mmstream.config import Settings
 from mmstream.errors import DecodeError, MmstreamError
-from mmstream.formats.detector import decode_event, decode_status
+from mmstream.formats.detector import decode_events, decode_status
 from mmstream.formats.results import encode_result
 from mmstream.formats.router import decode_alert
 from mmstream.formats.validate import validate_alert
@@ -248,12 +248,13 @@ class Service:
                     status = decode_status(msg.value() or b"")
                     self.store.advance_watermark(status.detector, status.time_ns)
                     continue
-                event = decode_event(msg.value() or b"")
+                events = decode_events(msg.value() or b"")
             except DecodeError as exc:
                 self._deadletter_detector(msg, exc)
                 continue
-            self.store.add(event, partition, offset)
-            self.counters["detector_events"] += 1
+            for event in events:
+                self.store.add(event, partition, offset)
+            self.counters["detector_events"] += len(events)
             MESSAGES_CONSUMED.labels(topic).inc()
 
     def _poll_alerts(self) -> None:
