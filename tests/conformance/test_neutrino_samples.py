@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ def test_uptime_intervals() -> None:
     intervals = read_uptime(paths[0])
     assert len(intervals) == 10
     assert all(start < stop for start, stop in intervals)
-    assert all(a[1] <= b[0] for a, b in zip(intervals, intervals[1:], strict=False))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(intervals))
 
 
 def test_alert_catalog() -> None:

@@ -18,8 +18,8 @@ from astropy.time import Time
 
 from mmstream.errors import DecodeError
 from mmstream.formats.validate import check_position
-from mmstream.model import AlertType, Circle, DetectorEvent, Role, SourceRef
 from mmstream.model import Alert as AlertModel
+from mmstream.model import AlertType, Circle, DetectorEvent, Role, SourceRef
 from mmstream.times import parse_utc_ns
 
 SECONDS_PER_YEAR = 365.25 * 86_400
