@@ -8,9 +8,11 @@ nanosecond, which a float of Unix seconds (~200 ns resolution today) is not.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 from astropy.time import Time
+from erfa import ErfaWarning
 
 from mmstream.errors import DecodeError
 
@@ -23,8 +25,11 @@ def parse_utc_ns(text: str) -> int:
             cleaned = cleaned[: -len(suffix)]
             break
     try:
-        t = Time(cleaned, scale="utc", precision=9)
-        return int(t.datetime64.astype("datetime64[ns]").astype(np.int64))
+        with warnings.catch_warnings():
+            # Far-future dates (which validation then refuses) make ERFA warn "dubious year".
+            warnings.simplefilter("ignore", ErfaWarning)
+            t = Time(cleaned, scale="utc", precision=9)
+            return int(t.datetime64.astype("datetime64[ns]").astype(np.int64))
     except Exception as exc:
         raise DecodeError(f"unreadable UTC time {text!r}: {exc}") from exc
 

@@ -66,3 +66,35 @@ def test_router_sniffs_unknown_topics_and_says_why_it_rejects() -> None:
         decode_alert("some.topic", 0, 0, b'{"mission": "X"}')
     with pytest.raises(DecodeError, match="empty"):
         decode_alert("igwn.gwalert", 0, 0, None)
+
+
+def test_batches_and_single_events_share_a_topic() -> None:
+    from mmstream.formats.detector import decode_events, encode_batch
+
+    events = [
+        DetectorEvent(f"e{i}", "icecube", i, 1_000 + i, 1.0, 2.0, 0.5, source="s1")
+        for i in range(3)
+    ]
+    assert decode_events(encode_batch("icecube", events)) == events
+    assert decode_events(encode_event(events[0])) == [events[0]]
+    with pytest.raises(DecodeError, match="status record on an events topic"):
+        decode_events(encode_status(DetectorStatus("icecube", 0, 1, "GOOD")))
+
+
+def test_current_schema_reads_events_written_with_the_previous_version() -> None:
+    from mmstream.formats.avro import encode_single, load_schema
+
+    v1 = load_schema("history/detector_event.v1.avsc")
+    assert "source" not in {f["name"] for f in v1["fields"]}
+    old = {"event_id": "old-1", "detector": "icecube", "seq": 5, "time_ns": 123, "ra_deg": 1.0,
+           "dec_deg": 2.0, "sigma_deg": 0.5, "energy_gev": None, "derived_from": ["raw-9"]}  # fmt: skip
+    event = decode_event(encode_single(v1, old))
+    assert event == DetectorEvent(
+        "old-1", "icecube", 5, 123, 1.0, 2.0, 0.5, None, ("raw-9",), source=""
+    )
+
+
+def test_stray_bytes_after_a_datum_are_refused() -> None:
+    data = encode_event(DetectorEvent("ev-1", "icecube", 7, 1, 1.0, 2.0, 0.5))
+    with pytest.raises(DecodeError, match="stray bytes"):
+        decode_event(data + b"\x00\x01")
