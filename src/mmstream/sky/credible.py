@@ -1,0 +1,77 @@
+"""Credible regions and look-ups for any sky map: density, level, areas, probability in a disc."""
+
+from __future__ import annotations
+
+import healpy as hp
+import numpy as np
+import numpy.typing as npt
+
+from mmstream.model import FlatSkyMap, MultiOrderSkyMap
+from mmstream.sky import moc
+from mmstream.sky.ranges import deepest_order, density_at_index, to_ranges
+
+FloatArray = npt.NDArray[np.float64]
+SkyMap = MultiOrderSkyMap | FlatSkyMap
+SR_TO_DEG2 = (180.0 / np.pi) ** 2
+
+
+def _tiles(skymap: SkyMap) -> tuple[FloatArray, FloatArray]:
+    """(density sr^-1, area sr) of every tile."""
+    if isinstance(skymap, FlatSkyMap):
+        area = hp.nside2pixarea(skymap.nside)
+        return skymap.prob / area, np.full(skymap.prob.size, area)
+    return skymap.probdensity, moc.pixel_area_sr(skymap.uniq)
+
+
+def probdensity(skymap: SkyMap, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
+    """Density (sr^-1) at each position."""
+    if isinstance(skymap, MultiOrderSkyMap):
+        return moc.probdensity_at(skymap, ra_deg, dec_deg)
+    pix = hp.ang2pix(skymap.nside, ra_deg, dec_deg, nest=skymap.nest, lonlat=True)
+    return np.asarray(skymap.prob[pix] / hp.nside2pixarea(skymap.nside), dtype=np.float64)
+
+
+def credible_level(skymap: SkyMap, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
+    """Probability in the smallest region that contains each position (0 at the peak)."""
+    dens, area = _tiles(skymap)
+    order = np.argsort(-dens, kind="stable")
+    cum = np.cumsum((dens * area)[order])
+    cum /= cum[-1]
+    point = probdensity(skymap, np.atleast_1d(ra_deg), np.atleast_1d(dec_deg))
+    pos = np.searchsorted(-dens[order], -point, side="right") - 1
+    return np.where((pos >= 0) & (point > 0), cum[np.clip(pos, 0, None)], 1.0)
+
+
+def credible_area_deg2(skymap: SkyMap, level: float) -> float:
+    """Area (deg²) of the smallest region holding ``level`` of the probability.
+
+    The tile that crosses the level counts in proportion (linear interpolation of the
+    cumulative area against cumulative probability), as ligo.skymap does.
+    """
+    dens, area = _tiles(skymap)
+    order = np.argsort(-dens, kind="stable")
+    prob = (dens * area)[order]
+    cum_p = np.concatenate([[0.0], np.cumsum(prob) / prob.sum()])
+    cum_a = np.concatenate([[0.0], np.cumsum(area[order])])
+    return float(np.interp(level, cum_p, cum_a) * SR_TO_DEG2)
+
+
+def probability_in_disc(skymap: SkyMap, ra_deg: float, dec_deg: float, radius_deg: float,
+                        max_order: int = 12) -> float:
+    """Probability inside a circle, counted on pixels at the map's deepest order (≤ max_order)."""
+    order = min(max(deepest_order(skymap), 6), max_order)
+    # Resolve the disc at least ~10 pixels across.
+    while order < max_order and np.degrees(hp.nside2resol(1 << order)) > radius_deg / 5:
+        order += 1
+    nside = 1 << order
+    vec = hp.ang2vec(ra_deg, dec_deg, lonlat=True)
+    pix = hp.query_disc(nside, vec, np.radians(radius_deg), nest=True, inclusive=False)
+    if pix.size == 0:  # a disc smaller than a pixel: the pixel holding its centre
+        pix = np.array([hp.ang2pix(nside, ra_deg, dec_deg, nest=True, lonlat=True)])
+        frac = (1 - np.cos(np.radians(radius_deg))) * 2 * np.pi / hp.nside2pixarea(nside)
+    else:
+        frac = 1.0
+    r = to_ranges(skymap, max(order, deepest_order(skymap)))
+    shift = (r.order - order) * 2
+    dens = density_at_index(r, pix.astype(np.int64) << shift)
+    return float(np.sum(dens) * hp.nside2pixarea(nside) * frac)
