@@ -56,8 +56,9 @@ def credible_area_deg2(skymap: SkyMap, level: float) -> float:
     return float(np.interp(level, cum_p, cum_a) * SR_TO_DEG2)
 
 
-def probability_in_disc(skymap: SkyMap, ra_deg: float, dec_deg: float, radius_deg: float,
-                        max_order: int = 12) -> float:
+def probability_in_disc(
+    skymap: SkyMap, ra_deg: float, dec_deg: float, radius_deg: float, max_order: int = 12
+) -> float:
     """Probability inside a circle, counted on pixels at the map's deepest order (≤ max_order)."""
     order = min(max(deepest_order(skymap), 6), max_order)
     # Resolve the disc at least ~10 pixels across.

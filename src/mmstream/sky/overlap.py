@@ -15,7 +15,9 @@ from mmstream.sky.ranges import deepest_order, density_at_index, to_ranges
 SkyMap = MultiOrderSkyMap | FlatSkyMap
 
 
-def _normalization(r_start: np.ndarray, r_stop: np.ndarray, density: np.ndarray, area: float) -> float:
+def _normalization(
+    r_start: np.ndarray, r_stop: np.ndarray, density: np.ndarray, area: float
+) -> float:
     return float(np.sum(density * (r_stop - r_start)) * area)
 
 

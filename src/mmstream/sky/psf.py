@@ -24,8 +24,12 @@ def vmf_density(cos_angle: FloatArray, sigma_rad: float) -> FloatArray:
     return np.asarray(norm * np.exp(kappa * (np.clip(cos_angle, -1, 1) - 1)))
 
 
-def convolved_density(skymap: MultiOrderSkyMap | FlatSkyMap, ra_deg: FloatArray,
-                      dec_deg: FloatArray, sigma_deg: FloatArray) -> FloatArray:
+def convolved_density(
+    skymap: MultiOrderSkyMap | FlatSkyMap,
+    ra_deg: FloatArray,
+    dec_deg: FloatArray,
+    sigma_deg: FloatArray,
+) -> FloatArray:
     """S_i for each event: the map convolved with each event's PSF, at the event."""
     ra = np.atleast_1d(np.asarray(ra_deg, dtype=np.float64))
     dec = np.atleast_1d(np.asarray(dec_deg, dtype=np.float64))
