@@ -19,7 +19,7 @@ from mmstream.feeders import (
     Injection,
     background_events,
     produce_events,
-    produce_heartbeat,
+    produce_heartbeats,
     with_injections,
 )
 from mmstream.times import now_ns, parse_utc_ns
@@ -50,7 +50,13 @@ def main() -> None:
             [Injection(parse_utc_ns(args.inject_at), args.inject_ra, args.inject_dec)],
         )
     n = produce_events(producer, settings.detector_topic(args.detector), events)
-    produce_heartbeat(producer, settings.status_topic(args.detector), args.detector, end)
+    produce_heartbeats(
+        producer,
+        settings.status_topic(args.detector),
+        args.detector,
+        end - int(args.backfill * 1e9),
+        end,
+    )
     producer.flush(30)
     print(f"sent {n} events and a heartbeat for {args.detector}")
 

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     deadletter_topic: str = "mmstream.deadletter"
     lookback_s: float = 6 * 3600.0
     max_wait_s: float = 600.0
+    max_status_gap_s: float = 300.0
     create_topics: bool = True
     test_alerts: Literal["process", "skip"] = "process"
     routes: dict[str, str] = Field(

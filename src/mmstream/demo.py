@@ -17,7 +17,7 @@ from mmstream.feeders import (
     background_events,
     igwn_alert,
     produce_events,
-    produce_heartbeat,
+    produce_heartbeats,
     with_injections,
 )
 from mmstream.formats.results import decode_result
@@ -68,7 +68,9 @@ def run_demo(
         [planted],
     )
     produce_events(producer, settings.detector_topic(detector), events)
-    produce_heartbeat(producer, settings.status_topic(detector), detector, end)
+    produce_heartbeats(
+        producer, settings.status_topic(detector), detector, end - 1200 * NS_PER_S, end
+    )
     print(
         f"[demo] sent {len(events)} simulated {detector} events over the last 1200 s, "
         f"including {planted.event_id} at {format_utc(planted.time_ns)} "

@@ -117,6 +117,28 @@ def produce_heartbeat(
     )
 
 
+def produce_heartbeats(
+    producer: Producer,
+    topic: str,
+    detector: str,
+    start_ns: int,
+    end_ns: int,
+    every_s: float = 60.0,
+    down: tuple[int, int] | None = None,
+    reason: str = "simulated downtime",
+) -> int:
+    """GOOD heartbeats every ``every_s`` from start to end (BAD inside ``down``); how many sent."""
+    step = int(every_s * NS_PER_S)
+    times = [*list(range(start_ns, end_ns, step)), end_ns]
+    for seq, t in enumerate(times):
+        bad = down is not None and down[0] < t <= down[1]
+        status = DetectorStatus(detector, seq, t, "BAD" if bad else "GOOD", reason if bad else None)
+        producer.produce(
+            topic, value=encode_status(status), key=detector.encode(), timestamp=t // 1_000_000
+        )
+    return len(times)
+
+
 def igwn_alert(
     superevent_id: str,
     *,

@@ -195,3 +195,22 @@ class DetectorStatus:
     time_ns: int
     state: str
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExcludedInterval:
+    """A stretch of a window without good detector data, and why."""
+
+    start_ns: int
+    end_ns: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Livetime:
+    """How much of a window a detector was taking good data, and what was left out."""
+
+    detector: str
+    fraction: float
+    live_s: float
+    excluded: tuple[ExcludedInterval, ...] = ()

@@ -37,7 +37,7 @@ def test_demo_prints_a_result_naming_the_planted_event(kafka_bootstrap: str) -> 
     out = proc.stdout
     planted = next(w for w in out.split() if w.startswith("icecube-planted-"))
     assert f"lie in the 90% region: {planted}" in out
-    assert out.count("[COMPLETED]") == 2
+    assert out.count("[COMPLETED]") == 3
     for header in ("_id:", "mmstream-code: mmstream==", "mmstream-inputs:", "mmstream-window:"):
         assert header in out
 

@@ -16,6 +16,7 @@ from mmstream.feeders import (
     igwn_alert,
     produce_events,
     produce_heartbeat,
+    produce_heartbeats,
     with_injections,
 )
 from mmstream.formats.results import decode_result
@@ -47,7 +48,9 @@ def _feed_detector(h, t_alert: int, planted: Injection, rate_hz: float = 0.02) -
         [planted],
     )
     produce_events(h.producer, h.settings.detector_topic(h.detector), events)
-    produce_heartbeat(h.producer, h.settings.status_topic(h.detector), h.detector, end)
+    produce_heartbeats(
+        h.producer, h.settings.status_topic(h.detector), h.detector, end - 1200 * NS_PER_S, end
+    )
     h.producer.flush(30)
     return len(events)
 
@@ -81,7 +84,7 @@ def test_alert_produces_results_with_full_provenance(kafka_bootstrap: str) -> No
             assert "planted-e2e" in event_ids
             planted_rec = record["events"][event_ids.index("planted-e2e")]
             assert planted_rec["values"]["dt_s"] == pytest.approx(3.0, abs=1e-3)
-            if spec.name == "skymap_coincidence":
+            if spec.name == "gw_neutrino_coincidence":
                 assert event_ids == ["planted-e2e"], (
                     "background is not in a 2-degree map's 90% region"
                 )

@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar, cast
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mmstream.errors import RegistryError
-from mmstream.model import Alert, AlertType, EventColumns, Window
+from mmstream.model import Alert, AlertType, EventColumns, Livetime, Window
 
 ENTRY_POINT_GROUP = "mmstream.analyses"
 P = TypeVar("P", bound=BaseModel)
@@ -47,6 +47,12 @@ class AnalysisInput(Generic[P]):
     params: P
     complete: bool = True
     notes: tuple[str, ...] = ()
+    livetime: Mapping[str, Livetime | None] = field(default_factory=dict)
+
+    def livetime_fraction(self) -> float | None:
+        """The lowest live fraction among the detectors that report status; None if none do."""
+        known = [lt.fraction for lt in self.livetime.values() if lt is not None]
+        return min(known) if known else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +76,7 @@ class Outcome:
     statistics: Mapping[str, float] = field(default_factory=dict)
     events: tuple[CoincidentEvent, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
+    insufficient_livetime: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,24 @@ class AnalysisSpec(Generic[P]):
             return self.params_model.model_validate(dict(raw))
         except ValidationError as exc:
             raise RegistryError(f"invalid parameters for analysis {self.label}:\n{exc}") from exc
+
+
+def livetime_shortfall(inp: AnalysisInput[Any], minimum: float) -> Outcome | None:
+    """An "insufficient livetime" outcome when the detector was down too much, else None.
+
+    Says so rather than "no coincidence": an empty window while the detector was off is
+    not evidence of absence.
+    """
+    fraction = inp.livetime_fraction()
+    if fraction is None or fraction >= minimum:
+        return None
+    reasons = sorted({e.reason for lt in inp.livetime.values() if lt for e in lt.excluded})
+    return Outcome(
+        summary=f"insufficient livetime: {fraction:.1%} of the window (< {minimum:.0%}); "
+        f"excluded: {'; '.join(reasons) or 'unknown'}",
+        statistics={"livetime_fraction": fraction, "min_livetime_fraction": minimum},
+        insufficient_livetime=True,
+    )
 
 
 def params_sha256(params: BaseModel) -> str:

@@ -149,7 +149,7 @@ def gaussian_moc(
     keep_uniq: list[npt.NDArray[np.int64]] = []
     keep_dens: list[FloatArray] = []
     ipix = np.arange(12 * 4**min_order, dtype=np.int64)
-    threshold = 1e-3
+    threshold = 1e-4
     for order in range(min_order, max_order + 1):
         dens = density(order, ipix)
         area = 4 * np.pi / (12 * 4.0**order)

@@ -245,8 +245,7 @@ class Service:
             try:
                 topic, partition, offset = origin(msg)
                 if topic.endswith(".status"):
-                    status = decode_status(msg.value() or b"")
-                    self.store.advance_watermark(status.detector, status.time_ns)
+                    self.store.add_status(decode_status(msg.value() or b""))
                     continue
                 events = decode_events(msg.value() or b"")
             except DecodeError as exc:
@@ -351,11 +350,15 @@ class Service:
             complete = False
             notes.append(f"window starts before the event store's coverage ({format_utc(covered)})")
         events = {d: self.store.window(d, job.window) for d in job.detectors}
-        inp = AnalysisInput(alert, job.window, events, job.params, complete, tuple(notes))
+        max_gap = int(self.settings.max_status_gap_s * NS_PER_S)
+        livetime = {d: self.store.livetime(d, job.window, max_gap) for d in job.detectors}
+        inp = AnalysisInput(alert, job.window, events, job.params, complete, tuple(notes), livetime)
         error: str | None = None
         try:
             outcome = spec(inp)
             status = "COMPLETED" if complete else "INCOMPLETE"
+            if outcome.insufficient_livetime:
+                status = "INSUFFICIENT_LIVETIME"
         except Exception as exc:
             error = "".join(traceback.format_exception_only(exc)).strip()
             outcome = Outcome(summary=f"analysis failed: {error}")
@@ -401,13 +404,20 @@ class Service:
             },
             "detectors": detector_inputs,
         }
+        excluded = [
+            {"detector": d, "start_ns": e.start_ns, "end_ns": e.end_ns, "reason": e.reason}
+            for d, lt in sorted(inp.livetime.items())
+            if lt is not None
+            for e in lt.excluded
+        ]
         window = {
             "start": format_utc(job.window.start_ns),
             "end": format_utc(job.window.end_ns),
             "start_ns": job.window.start_ns,
             "end_ns": job.window.end_ns,
-            "livetime_fraction": None,
+            "livetime_fraction": inp.livetime_fraction(),
             "complete": inp.complete,
+            "excluded": excluded,
         }
         produced_at = format_utc(now_ns())
         headers = build_headers(
@@ -458,6 +468,7 @@ class Service:
             "parameters_json": _json(job.params.model_dump(mode="json")),
             "provenance": {k: v.decode() for k, v in headers if k.startswith("mmstream-")},
             "supersedes": None,
+            "excluded": excluded,
         }
         topic = self.settings.result_topic(spec.name)
         log.info(

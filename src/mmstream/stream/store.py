@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mmstream.model import DetectorEvent, EventColumns, Window
+from mmstream.model import DetectorEvent, DetectorStatus, EventColumns, Livetime, Window
+from mmstream.stream.livetime import StatusLog
 
 _FLUSH_ROWS = 50_000
 _STR = np.dtypes.StringDType()
@@ -56,6 +57,7 @@ class EventStore:
         self.retention_ns = retention_ns
         self.covered_from_ns = covered_from_ns
         self._detectors: dict[str, _DetectorBuffer] = {}
+        self._status: dict[str, StatusLog] = {}
 
     def add(self, event: DetectorEvent, partition: int, offset: int) -> None:
         buf = self._detectors.setdefault(event.detector, _DetectorBuffer())
@@ -82,6 +84,15 @@ class EventStore:
         buf = self._detectors.setdefault(detector, _DetectorBuffer())
         if buf.watermark_ns is None or time_ns > buf.watermark_ns:
             buf.watermark_ns = time_ns
+
+    def add_status(self, status: DetectorStatus) -> None:
+        """A heartbeat: advances the watermark and records the detector's state."""
+        self._status.setdefault(status.detector, StatusLog()).add(status)
+        self.advance_watermark(status.detector, status.time_ns)
+
+    def livetime(self, detector: str, window: Window, max_gap_ns: int) -> Livetime | None:
+        log = self._status.get(detector)
+        return None if log is None else log.livetime(detector, window, max_gap_ns)
 
     def watermark(self, detector: str) -> int | None:
         buf = self._detectors.get(detector)
@@ -115,6 +126,8 @@ class EventStore:
                 for name in _Columns.NAMES:
                     setattr(buf.cols, name, getattr(buf.cols, name)[cut:])
                 dropped += cut
+        for log in self._status.values():
+            log.evict(cutoff)
         if dropped:
             self.covered_from_ns = max(self.covered_from_ns or cutoff, cutoff)
         return dropped

@@ -1,0 +1,1 @@
+"""Statistics the field publishes: joint false-alarm rates, likelihood tests."""
