@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     alert_topics: tuple[str, ...] = ("igwn.gwalert",)
     detectors: tuple[str, ...] = ("icecube",)
     result_topic_prefix: str = "mmstream.results."
+    notice_topic_prefix: str = "mmstream.notices."
     deadletter_topic: str = "mmstream.deadletter"
     lookback_s: float = 6 * 3600.0
     max_wait_s: float = 600.0
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
 
     def status_topic(self, detector: str) -> str:
         return f"detector.{detector}.status"
+
+    def notice_topic(self, analysis: str) -> str:
+        return f"{self.notice_topic_prefix}{analysis}"
 
     def result_topic(self, analysis: str) -> str:
         return f"{self.result_topic_prefix}{analysis}"

@@ -98,6 +98,7 @@ def running_service(
         "alert_topics": (f"igwn.gwalert.test{tag}",),
         "detectors": (f"det{tag}",),
         "result_topic_prefix": f"mmstream.results.test{tag}.",
+        "notice_topic_prefix": f"mmstream.notices.test{tag}.",
         "deadletter_topic": f"mmstream.deadletter.test{tag}",
         "max_wait_s": 3600.0,
     }

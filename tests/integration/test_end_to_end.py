@@ -199,3 +199,51 @@ def test_public_lvk_packet_runs_and_says_its_window_is_not_covered(
         # A 2018 alert is far older than the store's lookback: the result must say so.
         assert record["status"] == "INCOMPLETE"
         assert any("coverage" in note for note in record["notes"])
+
+
+def test_emitted_notice_validates_against_gcn_schema(kafka_bootstrap: str) -> None:
+    from tests.gcn_schema import validator_for
+
+    validate = validator_for("gcn/notices/icecube/lvk_nu_track_search.schema.json")
+    registry = Registry([Registry.discover().get("neutrino_llh")])
+    with running_service(kafka_bootstrap, registry=registry) as h:
+        t_alert = now_ns() - 600 * NS_PER_S
+        _feed_detector(
+            h, t_alert, Injection(t_alert + 5 * NS_PER_S, 80.1, -5.1, 0.5, event_id="nu-1")
+        )
+        h.produce(
+            h.alert_topic,
+            igwn_alert("S000012x", time_ns=t_alert, ra_deg=80.0, dec_deg=-5.0, sigma_deg=2.0),
+        )
+        (msg,) = read_messages(h.settings, h.settings.notice_topic("neutrino_llh"), 1)
+        notice = json.loads(msg.value())
+        assert sorted(str(e.message) for e in validate.iter_errors(notice)) == []
+        assert notice["ref_ID"] == "S000012x"
+        assert "nu-1" in [e["id"][0] for e in notice["coincident_events"]]
+        assert notice["pval_generic"] < 0.05
+        headers = headers_dict(msg.headers())
+        assert (
+            headers["_format"] == b"json" and headers["mmstream-analysis"] == b"neutrino_llh@1.0.0"
+        )
+
+
+def test_downtime_in_the_window_says_insufficient_livetime(kafka_bootstrap: str) -> None:
+    registry = Registry([Registry.discover().get("gw_neutrino_coincidence")])
+    with running_service(kafka_bootstrap, registry=registry) as h:
+        end = now_ns()
+        t_alert = end - 600 * NS_PER_S
+        down = (t_alert - 300 * NS_PER_S, t_alert + 300 * NS_PER_S)
+        produce_heartbeats(h.producer, h.settings.status_topic(h.detector), h.detector,
+                           end - 1200 * NS_PER_S, end, down=down, reason="power cut")  # fmt: skip
+        h.producer.flush(10)
+        h.produce(h.alert_topic, igwn_alert("S000013x", time_ns=t_alert, ra_deg=80.0, dec_deg=-5.0))
+        (msg,) = read_messages(h.settings, h.settings.result_topic("gw_neutrino_coincidence"), 1)
+        record = decode_result(msg.value())
+        assert record["status"] == "INSUFFICIENT_LIVETIME"
+        assert "insufficient livetime" in record["summary"] and "power cut" in record["summary"]
+        assert record["window"]["livetime_fraction"] == pytest.approx(0.4, abs=0.07)
+        (excluded,) = [e for e in record["excluded"] if e["reason"] == "BAD: power cut"]
+        assert abs(excluded["start_ns"] - down[0]) <= 60 * NS_PER_S
+        assert abs(excluded["end_ns"] - down[1]) <= 60 * NS_PER_S
+        window = json.loads(headers_dict(msg.headers())["mmstream-window"])
+        assert window["excluded"][0]["reason"] == "BAD: power cut"

@@ -115,8 +115,8 @@ def neutrino_llh(inp: AnalysisInput[LlhParams]) -> Outcome:
         summary=summary,
         statistics=stats,
         events=tuple(events),
+        notice=notice,
         details={
-            "notice": notice,
             "background": "isotropic",
             "psf_sigma_bins_deg": maps.sigmas_deg.tolist(),
         },

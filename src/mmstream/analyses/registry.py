@@ -77,6 +77,7 @@ class Outcome:
     events: tuple[CoincidentEvent, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
     insufficient_livetime: bool = False
+    notice: Mapping[str, Any] | None = None  # a JSON notice for outside observatories
 
 
 @dataclass(frozen=True)

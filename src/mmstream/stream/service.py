@@ -105,6 +105,7 @@ class Service:
             *(s.detector_topic(d) for d in s.detectors),
             *(s.status_topic(d) for d in s.detectors),
             *(s.result_topic(spec.name) for spec in self._enabled()),
+            *(s.notice_topic(spec.name) for spec in self._enabled()),
             s.deadletter_topic,
         ]
 
@@ -372,15 +373,16 @@ class Service:
             )
         key = (alert.ref.topic, alert.ref.partition, alert.ref.offset)
         pending = self.pending[key]
-        pending.messages.append(self._result_message(job, inp, outcome, status, error))
+        pending.messages.extend(self._result_messages(job, inp, outcome, status, error))
         pending.jobs_left -= 1
         if pending.jobs_left == 0:
             del self.pending[key]
             self._finish_alert(pending)
 
-    def _result_message(
+    def _result_messages(
         self, job: Job, inp: AnalysisInput[Any], outcome: Outcome, status: str, error: str | None
-    ) -> tuple[str, str, bytes, list[tuple[str, bytes]]]:
+    ) -> list[tuple[str, str, bytes, list[tuple[str, bytes]]]]:
+        """The Avro result, and the JSON notice where the analysis wrote one."""
         alert, spec = job.alert, job.spec
         rid = result_id(spec.label, alert.alert_id, alert.revision)
         detector_inputs = []
@@ -480,7 +482,15 @@ class Service:
             status=status,
             summary=outcome.summary,
         )
-        return topic, alert.alert_id, encode_result(record), headers
+        messages = [(topic, alert.alert_id, encode_result(record), headers)]
+        if outcome.notice is not None:
+            notice = {**outcome.notice, "alert_datetime": produced_at}
+            notice_headers = [(k, b"json" if k == "_format" else v) for k, v in headers]
+            body = _json(notice).encode()
+            messages.append(
+                (self.settings.notice_topic(spec.name), alert.alert_id, body, notice_headers)
+            )
+        return messages
 
     # -------------------------------------------------------------- publishing
     def _finish_alert(self, pending: PendingAlert) -> None:
@@ -489,8 +499,9 @@ class Service:
         self._transact(pending.messages, ref.topic, ref.partition)
         for topic, _, _, headers in pending.messages:
             self.counters[f"published:{topic}"] += 1
-            analysis = dict(headers).get("mmstream-analysis", b"").decode()
-            RESULTS_PUBLISHED.labels(analysis, "published").inc()
+            if topic.startswith(self.settings.result_topic_prefix):
+                analysis = dict(headers).get("mmstream-analysis", b"").decode()
+                RESULTS_PUBLISHED.labels(analysis, "published").inc()
         if pending.messages:
             log.info(
                 "results published",
