@@ -19,8 +19,9 @@ from mmstream.feeders import (
     produce_heartbeats,
     with_injections,
 )
+from mmstream.formats import igwn
 from mmstream.formats.results import decode_result
-from mmstream.model import NS_PER_S
+from mmstream.model import NS_PER_S, SourceRef
 from mmstream.provenance.headers import headers_dict, result_id
 from mmstream.times import now_ns, parse_utc_ns
 from tests.integration.harness import read_messages, running_service
@@ -63,6 +64,10 @@ def test_alert_produces_results_with_full_provenance(kafka_bootstrap: str) -> No
         alert_offset = h.produce(
             h.alert_topic,
             igwn_alert("MS000001x", time_ns=t_alert, ra_deg=200.0, dec_deg=40.0, sigma_deg=2.0),
+        )
+        sent_alert = igwn.decode(
+            igwn_alert("MS000001x", time_ns=t_alert, ra_deg=200.0, dec_deg=40.0),
+            SourceRef("t", 0, 0, igwn.FORMAT),
         )
         registry = Registry.discover()
         for spec in registry:
@@ -114,8 +119,9 @@ def test_alert_produces_results_with_full_provenance(kafka_bootstrap: str) -> No
             assert det["count"] == record["statistics"]["n_events"]
             window = json.loads(headers["mmstream-window"])
             alert_ns = record["alert"]["time_ns"]
-            assert window["start_ns"] == alert_ns - 500 * NS_PER_S
-            assert window["end_ns"] == alert_ns + 500 * NS_PER_S
+            before, after = spec.window_for(sent_alert)
+            assert window["start_ns"] == alert_ns + int(before * NS_PER_S)
+            assert window["end_ns"] == alert_ns + int(after * NS_PER_S)
             assert parse_utc_ns(window["start"]) == window["start_ns"]
             produced = parse_utc_ns(headers["mmstream-produced-at"].decode())
             assert abs(produced - now_ns()) < 120 * NS_PER_S

@@ -108,3 +108,32 @@ def test_temporal_coincidence_lists_events_by_time_offset() -> None:
 def test_handler_source_hash_changes_with_the_code() -> None:
     other = analysis(name="temporal_coincidence", version="1.0.0")(lambda inp: Outcome("other"))
     assert other.source_sha256 != temporal_coincidence.source_sha256
+
+
+def test_raven_windows_follow_the_alert_group() -> None:
+    from dataclasses import replace
+
+    from mmstream.analyses.temporal import raven_temporal_coincidence
+
+    cbc = replace(make_alert(), extra={"group": "CBC"})
+    burst = replace(make_alert(), extra={"group": "Burst"})
+    assert raven_temporal_coincidence.window_for(cbc) == (-10.0, 10.0)
+    assert raven_temporal_coincidence.window_for(burst) == (-500.0, 500.0)
+    assert temporal_coincidence.window_for(cbc) == (-500.0, 500.0)
+
+
+def test_raven_temporal_far_is_reported_with_its_inputs() -> None:
+    from dataclasses import replace
+
+    from mmstream.analyses.temporal import RavenTemporalParams, raven_temporal_coincidence
+
+    alert = replace(make_alert(), extra={"group": "CBC"}, far_hz=1e-5)
+    inp = AnalysisInput(alert, Window.around(T0, -10, 10), {"icecube": columns([2.0])},
+                        RavenTemporalParams(external_rate_hz=1e-3))  # fmt: skip
+    out = raven_temporal_coincidence(inp)
+    assert out.statistics["temporal_far_hz"] == pytest.approx(20 * 1e-3 * 1e-5)
+    assert out.details["joint_far_inputs"] == {
+        "window_s": [-10.0, 10.0],
+        "far_gw_hz": 1e-5,
+        "rate_ext_hz": 1e-3,
+    }

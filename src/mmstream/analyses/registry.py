@@ -93,6 +93,11 @@ class AnalysisSpec(Generic[P]):
     alert_types: frozenset[AlertType]
     detectors: tuple[str, ...] | None
     description: str
+    window_by: Callable[[Alert], tuple[float, float]] | None = None
+
+    def window_for(self, alert: Alert) -> tuple[float, float]:
+        """This alert's window: from ``window_by`` (e.g. by the alert's group) or the default."""
+        return self.window_by(alert) if self.window_by is not None else self.window
 
     def __call__(self, inp: AnalysisInput[P]) -> Outcome:
         return self.func(inp)
@@ -158,8 +163,10 @@ def analysis(
     sources: Iterable[str] | None = None,
     alert_types: Iterable[AlertType] = DEFAULT_ALERT_TYPES,
     detectors: Iterable[str] | None = None,
+    window_by: Callable[[Alert], tuple[float, float]] | None = None,
 ) -> Callable[[Callable[[AnalysisInput[P]], Outcome]], AnalysisSpec[P]]:
-    """Declare an analysis. ``window`` is (start, end) in seconds relative to the alert time."""
+    """Declare an analysis. ``window`` is (start, end) in seconds relative to the alert time;
+    ``window_by`` picks it per alert instead (e.g. RAVEN's table by CBC or Burst group)."""
     if not name.isidentifier():
         raise RegistryError(f"analysis name {name!r} must be a Python identifier (used in topics)")
     if window[1] < window[0]:
@@ -185,6 +192,7 @@ def analysis(
             alert_types=frozenset(alert_types),
             detectors=tuple(detectors) if detectors is not None else None,
             description=inspect.getdoc(func) or "",
+            window_by=window_by,
         )
 
     return wrap

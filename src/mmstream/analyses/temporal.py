@@ -7,7 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import poisson
 
 from mmstream.analyses.registry import AnalysisInput, CoincidentEvent, Outcome, analysis
-from mmstream.model import NS_PER_S
+from mmstream.analyses.windows import window_for
+from mmstream.model import NS_PER_S, Alert
+from mmstream.stats.raven import temporal_far
 
 
 class TemporalParams(BaseModel):
@@ -68,3 +70,56 @@ def _s(inp: AnalysisInput[TemporalParams], edge: str) -> str:
     assert inp.alert.time_ns is not None
     value = getattr(inp.window, f"{edge}_ns") - inp.alert.time_ns
     return f"{value / NS_PER_S:+g}"
+
+
+class RavenTemporalParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    external: str = Field("neutrino", description="Row of the RAVEN window table (windows.py).")
+    external_rate_hz: float = Field(
+        6.7e-3, gt=0, description="Rate of such external events: R_ext in FAR = Δt·R_ext·FAR_GW."
+    )
+
+
+def _raven_window(alert: Alert) -> tuple[float, float]:
+    return window_for("neutrino", alert, (-500.0, 500.0))
+
+
+@analysis(
+    name="raven_temporal_coincidence",
+    version="1.0.0",
+    window=(-500.0, 500.0),
+    window_by=_raven_window,
+    params=RavenTemporalParams,
+    sources=["LVK"],
+)
+def raven_temporal_coincidence(inp: AnalysisInput[RavenTemporalParams]) -> Outcome:
+    """Events in RAVEN's window for the alert's group, with the temporal joint FAR.
+
+    FAR = Δt · R_ext · FAR_GW for the coincidence of the GW with any such event.
+    """
+    alert = inp.alert
+    if alert.time_ns is None:
+        return Outcome(summary="alert has no event time; nothing to compare")
+    base = temporal_coincidence.func(
+        AnalysisInput(
+            alert, inp.window, inp.events, TemporalParams(), inp.complete, inp.notes, inp.livetime
+        )
+    )
+    window_s = (
+        (inp.window.start_ns - alert.time_ns) / NS_PER_S,
+        (inp.window.end_ns - alert.time_ns) / NS_PER_S,
+    )
+    stats = dict(base.statistics)
+    details: dict[str, object] = {"window_s": list(window_s), "group": alert.extra.get("group")}
+    summary = base.summary
+    if alert.far_hz is not None and stats.get("n_events", 0) > 0:
+        far = temporal_far(window_s, inp.params.external_rate_hz, alert.far_hz)
+        stats["temporal_far_hz"] = far
+        details["joint_far_inputs"] = {
+            "window_s": list(window_s),
+            "far_gw_hz": alert.far_hz,
+            "rate_ext_hz": inp.params.external_rate_hz,
+        }
+        summary += f"; joint temporal FAR {far:.3g} Hz"
+    return Outcome(summary=summary, statistics=stats, events=base.events, details=details)

@@ -311,7 +311,9 @@ class Service:
         max_wait = int(self.settings.max_wait_s * NS_PER_S)
         for spec in specs:
             overrides = self.settings.analyses.get(spec.name)
-            before, after = overrides.window if overrides and overrides.window else spec.window
+            before, after = (
+                overrides.window if overrides and overrides.window else spec.window_for(alert)
+            )
             window = Window.around(alert.time_ns, before, after)
             detectors = spec.detectors or self.settings.detectors
             self.jobs.append(
