@@ -30,7 +30,7 @@ stamp="$ROOT/.venv/.mmstream-installed"
 if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" ]]; then
   echo "[setup] installing mmstream and its dependencies into .venv"
   "$ROOT/.venv/bin/python" -m pip install -q --upgrade pip
-  "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT[dev]"
+  "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT[dev,reference]"
   touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
