@@ -170,3 +170,28 @@ def test_detector_batches_feed_the_store(kafka_bootstrap: str) -> None:
             1 for e in events if t_ms - 500 * NS_PER_S <= e.time_ns <= t_ms + 500 * NS_PER_S
         )
         assert record["statistics"]["n_events"] == expected > 300
+
+
+def test_a_heartbeat_read_before_its_events_does_not_close_the_window_early(
+    kafka_bootstrap: str,
+) -> None:
+    """The status topic can be read ahead of the events topic; results must still be complete."""
+    from mmstream.feeders import background_events, produce_events, produce_heartbeats
+
+    registry = Registry([Registry.discover().get("temporal_coincidence")])
+    with running_service(kafka_bootstrap, registry=registry) as h:
+        end = now_ns()
+        events = background_events(h.detector, end - 1200 * NS_PER_S, end, 16.0, seed=11)
+        assert len(events) > 15_000
+        produce_events(h.producer, h.settings.detector_topic(h.detector), events)
+        produce_heartbeats(h.producer, h.settings.status_topic(h.detector), h.detector,
+                           end - 1200 * NS_PER_S, end)  # fmt: skip
+        h.producer.flush(30)
+        t = end - 600 * NS_PER_S
+        h.produce(h.alert_topic, igwn_alert("S000014x", time_ns=t, ra_deg=1.0, dec_deg=2.0))
+        (msg,) = read_messages(h.settings, h.settings.result_topic("temporal_coincidence"), 1)
+        t_ms = t // 1_000_000 * 1_000_000
+        expected = sum(
+            1 for e in events if t_ms - 500 * NS_PER_S <= e.time_ns <= t_ms + 500 * NS_PER_S
+        )
+        assert decode_result(msg.value())["statistics"]["n_events"] == expected

@@ -14,7 +14,7 @@ def test_window_is_inclusive_and_time_sorted_whatever_the_arrival_order() -> Non
     cols = store.window("icecube", Window(100 * NS_PER_S, 110 * NS_PER_S))
     assert cols.event_id.tolist() == ["e1", "e0", "e2"]
     assert cols.offset.tolist() == [1, 0, 2]
-    assert store.watermark("icecube") == 111 * NS_PER_S
+    assert store.watermark("icecube") is None, "events alone do not promise completeness"
     assert len(store.window("other", Window(0, 1))) == 0
 
 
@@ -47,3 +47,17 @@ def test_offsets_never_pass_an_unfinished_alert() -> None:
     assert t.committable("a", 0) == 8
     t.forget("a", 0)
     assert t.committable("a", 0) is None
+
+
+def test_a_heartbeat_counts_only_after_the_events_before_it_are_read() -> None:
+    from mmstream.stream.watermarks import Watermarks
+
+    w = Watermarks()
+    w.start_at("detector.ic.events", 0, 100)
+    w.heartbeat("ic", 5_000, {("detector.ic.events", 0): 103})
+    assert w.confirmed() == []
+    w.read("detector.ic.events", 0, 101)
+    assert w.confirmed() == []
+    w.read("detector.ic.events", 0, 102)
+    assert w.confirmed() == [("ic", 5_000)]
+    assert w.confirmed() == []

@@ -40,6 +40,7 @@ from mmstream.stream.messages import as_produce_headers, headers_of, origin
 from mmstream.stream.offsets import OffsetTracker
 from mmstream.stream.store import EventStore
 from mmstream.stream.topics import ensure_topics
+from mmstream.stream.watermarks import Watermarks
 from mmstream.times import format_utc, now_ns
 
 log = get_logger("mmstream.service")
@@ -79,6 +80,8 @@ class Service:
         self._stop = threading.Event()
         self.ready = threading.Event()
         self.store = EventStore(retention_ns=int(settings.lookback_s * NS_PER_S))
+        self.watermarks = Watermarks()
+        self._event_partitions: dict[str, list[int]] = {}
         self.offsets = OffsetTracker()
         self.jobs: list[Job] = []
         self.pending: dict[tuple[str, int, int], PendingAlert] = {}
@@ -141,6 +144,9 @@ class Service:
                 "isolation.level": "read_committed",
             }
         )
+        # End-offset queries go through an idle client: the fetching consumer answers them
+        # only after its long-poll fetch returns (about 0.5 s each).
+        self.offsets_client = Consumer({**self.kafka, "group.id": f"{s.group_id}.offsets"})
         self._assign_detectors(admin)
         self.producer = Producer(
             {
@@ -169,6 +175,13 @@ class Service:
                 for p in metadata[topic].partitions:
                     wanted.append(TopicPartition(topic, p, since_ns // 1_000_000))
         starts = self._offsets_for_times(wanted)
+        for tp in starts:
+            if tp.topic.endswith(".events"):
+                offset = tp.offset
+                if offset < 0:  # nothing newer than the lookback: start at the end
+                    offset = self.offsets_client.get_watermark_offsets(tp, timeout=10)[1]
+                self.watermarks.start_at(tp.topic, tp.partition, offset)
+                self._event_partitions.setdefault(tp.topic, []).append(tp.partition)
         self.detector_consumer.assign(starts)
         log.info(
             "detector partitions assigned", count=len(starts), lookback_s=self.settings.lookback_s
@@ -230,7 +243,7 @@ class Service:
             self._close()
 
     def _close(self) -> None:
-        for name in ("alert_consumer", "detector_consumer"):
+        for name in ("alert_consumer", "detector_consumer", "offsets_client"):
             if (consumer := getattr(self, name, None)) is not None:
                 consumer.close()
         for name in ("producer", "plain_producer"):
@@ -239,6 +252,7 @@ class Service:
         log.info("service stopped", pending_jobs=len(self.jobs))
 
     def _poll_detectors(self) -> None:
+        heartbeats: dict[str, int] = {}  # latest heartbeat per detector in this batch
         for msg in self.detector_consumer.consume(num_messages=1000, timeout=0.05):
             if msg.error() is not None:
                 self._consumer_error(msg)
@@ -246,8 +260,12 @@ class Service:
             try:
                 topic, partition, offset = origin(msg)
                 if topic.endswith(".status"):
-                    self.store.add_status(decode_status(msg.value() or b""))
+                    status = decode_status(msg.value() or b"")
+                    self.store.add_status(status)
+                    latest = heartbeats.get(status.detector, status.time_ns)
+                    heartbeats[status.detector] = max(latest, status.time_ns)
                     continue
+                self.watermarks.read(topic, partition, offset)
                 events = decode_events(msg.value() or b"")
             except DecodeError as exc:
                 self._deadletter_detector(msg, exc)
@@ -256,6 +274,21 @@ class Service:
                 self.store.add(event, partition, offset)
             self.counters["detector_events"] += len(events)
             MESSAGES_CONSUMED.labels(topic).inc()
+        for detector, time_ns in heartbeats.items():
+            self._heartbeat(detector, time_ns)
+        for detector, time_ns in self.watermarks.confirmed():
+            self.store.advance_watermark(detector, time_ns)
+
+    def _heartbeat(self, detector: str, time_ns: int) -> None:
+        """Count the heartbeat once the events sent before it have been read (watermarks.py)."""
+        topic = self.settings.detector_topic(detector)
+        ends = {
+            (topic, p): self.offsets_client.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=10
+            )[1]
+            for p in self._event_partitions.get(topic, [])
+        }
+        self.watermarks.heartbeat(detector, time_ns, ends)
 
     def _poll_alerts(self) -> None:
         for msg in self.alert_consumer.consume(num_messages=20, timeout=0.05):

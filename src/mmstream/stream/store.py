@@ -74,21 +74,18 @@ class EventStore:
                 offset,
             )
         )
-        if buf.watermark_ns is None or event.time_ns > buf.watermark_ns:
-            buf.watermark_ns = event.time_ns
         if len(buf.rows) >= _FLUSH_ROWS:
             self._flush(buf)
 
     def advance_watermark(self, detector: str, time_ns: int) -> None:
-        """Move a detector's watermark without an event (a heartbeat)."""
+        """Move a detector's watermark: all its events up to ``time_ns`` are in the store."""
         buf = self._detectors.setdefault(detector, _DetectorBuffer())
         if buf.watermark_ns is None or time_ns > buf.watermark_ns:
             buf.watermark_ns = time_ns
 
     def add_status(self, status: DetectorStatus) -> None:
-        """A heartbeat: advances the watermark and records the detector's state."""
+        """Record the detector's state; the service moves the watermark (watermarks.py)."""
         self._status.setdefault(status.detector, StatusLog()).add(status)
-        self.advance_watermark(status.detector, status.time_ns)
 
     def livetime(self, detector: str, window: Window, max_gap_ns: int) -> Livetime | None:
         log = self._status.get(detector)
