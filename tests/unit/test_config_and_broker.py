@@ -44,3 +44,19 @@ def test_missing_tools_give_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
 def test_status_of_a_broker_that_never_ran(tmp_path: Path) -> None:
     assert LocalKafka(tmp_path / "b").info() is None
     assert LocalKafka(tmp_path / "b").stop() is False
+
+
+def test_a_cluster_id_starting_with_a_dash_still_formats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmstream.broker import local
+
+    monkeypatch.setattr(local, "_new_cluster_id", lambda: "-AbCdEfGhIjKlMnOpQrStUv")
+    broker = LocalKafka(tmp_path / "dash")
+    broker.directory.mkdir(parents=True)
+    config = broker._write_properties(local.free_port(), local.free_port())
+    broker._format(local.resolve_jars(), config)
+    assert (
+        "cluster.id=-AbCdEfGhIjKlMnOpQrStUv"
+        in (broker.directory / "data" / "meta.properties").read_text()
+    )

@@ -200,8 +200,8 @@ class LocalKafka:
             f"{lib}/*",
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            _new_cluster_id(),
+            # "=" form: a base64 id may start with "-", which would read as an option.
+            f"--cluster-id={_new_cluster_id()}",
             "-c",
             str(config),
         ]
