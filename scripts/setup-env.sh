@@ -25,12 +25,14 @@ if [[ ! -x "$ROOT/.venv/bin/python" ]]; then
   echo "[setup] creating $ROOT/.venv"
   "$PYTHON" -m venv "$ROOT/.venv"
 fi
-# Re-install only when pyproject.toml changed since the last install.
-stamp="$ROOT/.venv/.mmstream-installed"
+# MMSTREAM_EXTRAS: which optional dependency sets (the demo needs none; the tests want
+# dev and reference). Re-install only when pyproject.toml changed or the extras differ.
+extras="${MMSTREAM_EXTRAS:-}"
+stamp="$ROOT/.venv/.mmstream-installed${extras:+-${extras//,/-}}"
 if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" ]]; then
-  echo "[setup] installing mmstream and its dependencies into .venv"
+  echo "[setup] installing mmstream${extras:+[$extras]} and its dependencies into .venv"
   "$ROOT/.venv/bin/python" -m pip install -q --upgrade pip
-  "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT[dev,reference]"
+  "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT${extras:+[$extras]}"
   touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
