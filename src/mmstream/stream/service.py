@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel
 
@@ -31,17 +39,18 @@ from mmstream.formats.detector import decode_events, decode_status
 from mmstream.formats.results import encode_result
 from mmstream.formats.router import decode_alert
 from mmstream.formats.validate import validate_alert
-from mmstream.model import NS_PER_S, Alert, Role, Window
+from mmstream.model import NS_PER_S, Alert, AlertType, Role, Window
 from mmstream.ops.logging import get_logger
 from mmstream.ops.metrics import DEADLETTERS, MESSAGES_CONSUMED, RESULTS_PUBLISHED
-from mmstream.provenance.headers import build_headers, code_string, result_id
+from mmstream.provenance.headers import build_headers, code_string, headers_dict, result_id
 from mmstream.stream.deadletter import deadletter_headers
 from mmstream.stream.messages import as_produce_headers, headers_of, origin
 from mmstream.stream.offsets import OffsetTracker
+from mmstream.stream.results_index import ResultsIndex
 from mmstream.stream.store import EventStore
 from mmstream.stream.topics import ensure_topics
 from mmstream.stream.watermarks import Watermarks
-from mmstream.times import format_utc, now_ns
+from mmstream.times import format_utc, now_ns, parse_utc_ns
 
 log = get_logger("mmstream.service")
 _LEADER_ERRORS = frozenset(
@@ -81,6 +90,7 @@ class Service:
         self.ready = threading.Event()
         self.store = EventStore(retention_ns=int(settings.lookback_s * NS_PER_S))
         self.watermarks = Watermarks()
+        self.index = ResultsIndex()
         self._event_partitions: dict[str, list[int]] = {}
         self.offsets = OffsetTracker()
         self.jobs: list[Job] = []
@@ -148,6 +158,7 @@ class Service:
         # only after its long-poll fetch returns (about 0.5 s each).
         self.offsets_client = Consumer({**self.kafka, "group.id": f"{s.group_id}.offsets"})
         self._assign_detectors(admin)
+        self._catch_up_results(admin)
         self.producer = Producer(
             {
                 **self.kafka,
@@ -186,6 +197,50 @@ class Service:
         log.info(
             "detector partitions assigned", count=len(starts), lookback_s=self.settings.lookback_s
         )
+
+    def _catch_up_results(self, admin: AdminClient, timeout: float = 120.0) -> None:
+        """Read every result we published (headers only) before taking any alert."""
+        self.results_consumer = Consumer(
+            {
+                **self.kafka,
+                "group.id": f"{self.settings.group_id}.results-index",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        metadata = admin.list_topics(timeout=30).topics
+        parts = [
+            TopicPartition(topic, p, OFFSET_BEGINNING)
+            for topic in (self.settings.result_topic(s.name) for s in self._enabled())
+            if topic in metadata
+            for p in metadata[topic].partitions
+        ]
+        self.results_consumer.assign(parts)
+        ends = {
+            (tp.topic, tp.partition): self.offsets_client.get_watermark_offsets(tp, timeout=10)[1]
+            for tp in parts
+        }
+        read: dict[tuple[str, int], int] = {}
+        deadline = time.monotonic() + timeout
+        while any(read.get(k, 0) < end for k, end in ends.items() if end > 0):
+            if time.monotonic() > deadline:
+                raise MmstreamError(f"could not read our result topics within {timeout:.0f} s")
+            for msg in self.results_consumer.consume(num_messages=1000, timeout=0.2):
+                if msg.error() is None:
+                    topic, partition, offset = origin(msg)
+                    read[(topic, partition)] = offset + 1
+                    self.index.record(headers_dict(headers_of(msg)))
+            # A transaction's commit marker occupies an offset past the last result.
+            for k in ends:
+                pos = self.results_consumer.position([TopicPartition(k[0], k[1])])[0].offset
+                if pos >= 0:
+                    read[k] = max(read.get(k, 0), pos)
+        log.info("published results read", alerts=len({a for _, a in self.index.by_alert}))
+
+    def _poll_results(self) -> None:
+        for msg in self.results_consumer.consume(num_messages=500, timeout=0):
+            if msg.error() is None:
+                self.index.record(headers_dict(headers_of(msg)))
 
     def _offsets_for_times(self, wanted: list[TopicPartition]) -> list[TopicPartition]:
         if not wanted:
@@ -234,6 +289,7 @@ class Service:
         try:
             while not self._stop.is_set():
                 self._poll_detectors()
+                self._poll_results()
                 self._poll_alerts()
                 self._run_ready_jobs()
                 if time.monotonic() - last_evict > 60:
@@ -243,7 +299,7 @@ class Service:
             self._close()
 
     def _close(self) -> None:
-        for name in ("alert_consumer", "detector_consumer", "offsets_client"):
+        for name in ("alert_consumer", "detector_consumer", "offsets_client", "results_consumer"):
             if (consumer := getattr(self, name, None)) is not None:
                 consumer.close()
         for name in ("producer", "plain_producer"):
@@ -335,7 +391,15 @@ class Service:
             logger.info("test alert skipped by policy")
             self._finish_alert(PendingAlert(alert, 0))
             return
+        if alert.alert_type is AlertType.RETRACTION:
+            self._retract(alert, logger)
+            return
         specs = [s for s in self._enabled() if s.matches(alert)]
+        duplicates = [s.label for s in specs if self._seen(s, alert)]
+        if duplicates:
+            logger.info("notice already processed; no second result", analyses=duplicates)
+            self.counters["duplicate_notices"] += 1
+            specs = [s for s in specs if s.label not in duplicates]
         if alert.time_ns is None or not specs:
             logger.info("alert triggers no analysis", alert_type=str(alert.alert_type))
             self._finish_alert(PendingAlert(alert, 0))
@@ -361,6 +425,102 @@ class Service:
             )
         self.pending[key] = PendingAlert(alert, len(specs))
         logger.info("alert scheduled", analyses=[s.label for s in specs])
+
+    def _seen(self, spec: AnalysisSpec[Any], alert: Alert) -> bool:
+        """Published already, or waiting here (the same notice twice in quick succession)."""
+        if self.index.published(spec.name, alert.alert_id, alert.revision):
+            return True
+        return any(
+            j.spec.name == spec.name
+            and j.alert.alert_id == alert.alert_id
+            and j.alert.revision == alert.revision
+            for j in self.jobs
+        )
+
+    def _retract(self, alert: Alert, logger: Any) -> None:
+        """A retraction withdraws every live result of the alert, one RETRACTED result each."""
+        names = [
+            n
+            for n in self.index.analyses_with_results(alert.alert_id)
+            if any(s.name == n for s in self._enabled())
+        ]
+        pending = PendingAlert(alert, 0)
+        for name in names:
+            spec = self.registry.get(name)
+            if self.index.published(name, alert.alert_id, alert.revision):
+                continue  # this retraction was already processed
+            pending.messages.append(self._retraction_message(spec, alert))
+        logger.info("alert retracted", withdrawn=len(pending.messages))
+        self._finish_alert(pending)
+
+    def _retraction_message(
+        self, spec: AnalysisSpec[Any], alert: Alert
+    ) -> tuple[str, str, bytes, list[tuple[str, bytes]]]:
+        latest = self.index.latest(spec.name, alert.alert_id)
+        rid = result_id(spec.label, alert.alert_id, alert.revision)
+        created = alert.extra.get("time_created")
+        at = parse_utc_ns(str(created)) if created else now_ns()
+        window = {
+            "start": format_utc(at),
+            "end": format_utc(at),
+            "start_ns": at,
+            "end_ns": at,
+            "livetime_fraction": None,
+            "complete": True,
+            "excluded": [],
+        }
+        inputs = {
+            "alert": {
+                **alert.ref.as_dict(),
+                "alert_id": alert.alert_id,
+                "revision": alert.revision,
+            },
+            "detectors": [],
+        }
+        headers = build_headers(
+            rid=rid,
+            sender=self.settings.instance,
+            analysis_label=spec.label,
+            code=code_string(spec.source_sha256),
+            config_sha256=params_sha256(self._params[spec.name]),
+            inputs=inputs,
+            window=window,
+            produced_at=format_utc(now_ns()),
+        )
+        headers.append(("mmstream-retraction", b"true"))
+        supersedes = latest.result_id if latest else None
+        if supersedes:
+            headers.append(("mmstream-supersedes", supersedes.encode()))
+        record: dict[str, Any] = {
+            "result_id": str(rid),
+            "analysis": spec.name,
+            "analysis_version": spec.version,
+            "status": "RETRACTED",
+            "summary": f"{alert.alert_id} was retracted by {alert.source}",
+            "alert": {
+                "alert_id": alert.alert_id,
+                "revision": alert.revision,
+                "alert_type": str(alert.alert_type),
+                "role": str(alert.role),
+                "source": alert.source,
+                "time": None,
+                "time_ns": None,
+                "far_hz": None,
+            },
+            "window": {
+                k: window[k] for k in ("start", "end", "start_ns", "end_ns", "livetime_fraction")
+            },
+            "statistics": {},
+            "events": [],
+            "notes": [],
+            "error": None,
+            "details_json": "{}",
+            "parameters_json": _json(self._params[spec.name].model_dump(mode="json")),
+            "provenance": {k: v.decode() for k, v in headers if k.startswith("mmstream-")},
+            "supersedes": supersedes,
+            "excluded": [],
+        }
+        return self.settings.result_topic(spec.name), alert.alert_id, encode_result(record), headers
 
     def _run_ready_jobs(self) -> None:
         if not self.jobs:
@@ -457,6 +617,8 @@ class Service:
             "excluded": excluded,
         }
         produced_at = format_utc(now_ns())
+        latest = self.index.latest(spec.name, alert.alert_id)
+        supersedes = latest.result_id if latest and latest.revision != alert.revision else None
         headers = build_headers(
             rid=rid,
             sender=self.settings.instance,
@@ -467,7 +629,8 @@ class Service:
             window=window,
             produced_at=produced_at,
         )
-        record = {
+        provenance = {k: v.decode() for k, v in headers if k.startswith("mmstream-")}
+        record: dict[str, Any] = {
             "result_id": str(rid),
             "analysis": spec.name,
             "analysis_version": spec.version,
@@ -503,8 +666,8 @@ class Service:
             "error": error,
             "details_json": _json(outcome.details),
             "parameters_json": _json(job.params.model_dump(mode="json")),
-            "provenance": {k: v.decode() for k, v in headers if k.startswith("mmstream-")},
-            "supersedes": None,
+            "provenance": provenance,
+            "supersedes": supersedes,
             "excluded": excluded,
         }
         topic = self.settings.result_topic(spec.name)
@@ -517,6 +680,9 @@ class Service:
             status=status,
             summary=outcome.summary,
         )
+        if supersedes:
+            headers.append(("mmstream-supersedes", supersedes.encode()))
+            record["provenance"] = {**provenance, "mmstream-supersedes": supersedes}
         messages = [(topic, alert.alert_id, encode_result(record), headers)]
         if outcome.notice is not None:
             notice = {**outcome.notice, "alert_datetime": produced_at}
@@ -532,6 +698,9 @@ class Service:
         ref = pending.alert.ref
         self.offsets.finish(ref.topic, ref.partition, ref.offset)
         self._transact(pending.messages, ref.topic, ref.partition)
+        for topic, _, _, headers in pending.messages:
+            if topic.startswith(self.settings.result_topic_prefix):
+                self.index.record(dict(headers))
         for topic, _, _, headers in pending.messages:
             self.counters[f"published:{topic}"] += 1
             if topic.startswith(self.settings.result_topic_prefix):
