@@ -119,3 +119,28 @@ def running_service(
         del producer  # confluent-kafka closes a client when it is collected
         service.stop()
         thread.join(30)
+
+
+def read_to_end(settings: Settings, topic: str, timeout: float = 60.0) -> list[Message]:
+    """Every committed message of partition 0 of ``topic``, up to its current end."""
+    consumer = Consumer({
+        **settings.kafka_config(),
+        "group.id": f"test-reader-{uuid.uuid4().hex[:8]}",
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+    })  # fmt: skip
+    tp = TopicPartition(topic, 0, 0)
+    end = consumer.get_watermark_offsets(tp, timeout=10)[1]
+    consumer.assign([tp])
+    found: list[Message] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if consumer.position([TopicPartition(topic, 0)])[0].offset >= end:
+                break
+            msg = consumer.poll(0.2)
+            if msg is not None and msg.error() is None:
+                found.append(msg)
+    finally:
+        consumer.close()
+    return found

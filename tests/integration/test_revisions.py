@@ -23,6 +23,7 @@ def test_duplicate_update_and_retraction(kafka_bootstrap: str) -> None:
     tag = uuid.uuid4().hex[:8]
     shared = {
         "group_id": f"mmstream-rev-{tag}",
+        "instance": f"rev-{tag}",  # the same process slot, restarted
         "alert_topics": (f"igwn.gwalert.rev{tag}",),
         "detectors": (f"det{tag}",),
         "result_topic_prefix": f"mmstream.results.rev{tag}.",

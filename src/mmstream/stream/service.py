@@ -140,6 +140,9 @@ class Service:
             {
                 **self.kafka,
                 "group.id": s.group_id,
+                # Static membership: a restarted process with the same instance name gets its
+                # partitions back at once, not after the dead one's session times out.
+                "group.instance.id": s.instance,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
