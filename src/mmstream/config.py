@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     lookback_s: float = 6 * 3600.0
     max_wait_s: float = 600.0
     max_status_gap_s: float = 300.0
+    # A transactional Kafka call blocked longer than this restarts the process (or exits,
+    # for a supervisor to restart it); see mmstream.stream.watchdog.
+    stall_limit_s: float = 120.0
+    on_stall: Literal["restart", "exit"] = "restart"
     create_topics: bool = True
     test_alerts: Literal["process", "skip"] = "process"
     routes: dict[str, str] = Field(

@@ -104,7 +104,14 @@ def running_service(
     }
     values.update(overrides)
     settings = load_settings(**values)
-    service = Service(settings, registry if registry is not None else Registry.discover())
+    stalls: list[tuple[str, float]] = []  # an in-thread service must not exec the test run
+
+    def on_stall(call: str, elapsed_s: float) -> None:
+        stalls.append((call, elapsed_s))
+
+    service = Service(
+        settings, registry if registry is not None else Registry.discover(), on_stall=on_stall
+    )
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 90

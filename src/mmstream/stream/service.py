@@ -12,10 +12,12 @@ Guarantees, and how:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -49,6 +51,7 @@ from mmstream.stream.offsets import OffsetTracker
 from mmstream.stream.results_index import ResultsIndex
 from mmstream.stream.store import EventStore
 from mmstream.stream.topics import ensure_topics
+from mmstream.stream.watchdog import StallWatch, exit_process, restart_process
 from mmstream.stream.watermarks import Watermarks
 from mmstream.times import format_utc, now_ns, parse_utc_ns
 
@@ -82,8 +85,17 @@ class PendingAlert:
 
 
 class Service:
-    def __init__(self, settings: Settings, registry: Registry) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        on_stall: Callable[[str, float], None] | None = None,
+    ) -> None:
         self.settings = settings
+        self.on_stall = on_stall or (
+            restart_process if settings.on_stall == "restart" else exit_process
+        )
+        self.watch: StallWatch | None = None
         self.registry = registry
         self.kafka = settings.kafka_config()
         self._stop = threading.Event()
@@ -91,6 +103,10 @@ class Service:
         self.store = EventStore(retention_ns=int(settings.lookback_s * NS_PER_S))
         self.watermarks = Watermarks()
         self.index = ResultsIndex()
+        self.outbox: list[_Outgoing] = []
+        self._outbox_retry_at = 0.0
+        self._outbox_failures = 0
+        self._abort_pending = False
         self._event_partitions: dict[str, list[int]] = {}
         self.offsets = OffsetTracker()
         self.jobs: list[Job] = []
@@ -193,7 +209,7 @@ class Service:
             if tp.topic.endswith(".events"):
                 offset = tp.offset
                 if offset < 0:  # nothing newer than the lookback: start at the end
-                    offset = self.offsets_client.get_watermark_offsets(tp, timeout=10)[1]
+                    offset = self._end_offset(tp.topic, tp.partition)
                 self.watermarks.start_at(tp.topic, tp.partition, offset)
                 self._event_partitions.setdefault(tp.topic, []).append(tp.partition)
         self.detector_consumer.assign(starts)
@@ -219,10 +235,7 @@ class Service:
             for p in metadata[topic].partitions
         ]
         self.results_consumer.assign(parts)
-        ends = {
-            (tp.topic, tp.partition): self.offsets_client.get_watermark_offsets(tp, timeout=10)[1]
-            for tp in parts
-        }
+        ends = {(tp.topic, tp.partition): self._end_offset(tp.topic, tp.partition) for tp in parts}
         read: dict[tuple[str, int], int] = {}
         deadline = time.monotonic() + timeout
         while any(read.get(k, 0) < end for k, end in ends.items() if end > 0):
@@ -248,18 +261,21 @@ class Service:
     def _offsets_for_times(self, wanted: list[TopicPartition]) -> list[TopicPartition]:
         if not wanted:
             return []
-        for attempt in range(20):
-            try:
-                result: list[TopicPartition] = self.detector_consumer.offsets_for_times(
-                    wanted, timeout=30
-                )
-                return result
-            except KafkaException as exc:
-                if not exc.args[0].retriable() and exc.args[0].code() not in _LEADER_ERRORS:
-                    raise
-                log.warning("offsets_for_times failed; retrying", error=str(exc), attempt=attempt)
-                time.sleep(0.25)
-        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "offsets_for_times kept failing"))
+        result: list[TopicPartition] = _leader_retry(
+            lambda: self.detector_consumer.offsets_for_times(wanted, timeout=30),
+            "offsets_for_times",
+        )
+        return result
+
+    def _end_offset(self, topic: str, partition: int) -> int:
+        """The partition's end offset, waiting out a leader election (new or restarted broker)."""
+        _, high = _leader_retry(
+            lambda: self.offsets_client.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=10
+            ),
+            "get_watermark_offsets",
+        )
+        return int(high)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
@@ -268,6 +284,7 @@ class Service:
         ]
         for key in [k for k in self.pending if (k[0], k[1]) in revoked]:
             del self.pending[key]
+        self.outbox = [o for o in self.outbox if (o.topic, o.partition) not in revoked]
         for topic, partition in revoked:
             self.offsets.forget(topic, partition)
         log.info(
@@ -287,6 +304,7 @@ class Service:
             analyses=[s.label for s in self._enabled()],
             alert_topics=list(self.settings.alert_topics),
         )
+        self.watch = StallWatch(self.settings.stall_limit_s, self.on_stall)
         self.ready.set()
         last_evict = time.monotonic()
         try:
@@ -295,6 +313,7 @@ class Service:
                 self._poll_results()
                 self._poll_alerts()
                 self._run_ready_jobs()
+                self._flush_outbox()
                 if time.monotonic() - last_evict > 60:
                     self.store.evict(now_ns())
                     last_evict = time.monotonic()
@@ -302,6 +321,8 @@ class Service:
             self._close()
 
     def _close(self) -> None:
+        if self.watch is not None:
+            self.watch.close()
         for name in ("alert_consumer", "detector_consumer", "offsets_client", "results_consumer"):
             if (consumer := getattr(self, name, None)) is not None:
                 consumer.close()
@@ -341,12 +362,16 @@ class Service:
     def _heartbeat(self, detector: str, time_ns: int) -> None:
         """Count the heartbeat once the events sent before it have been read (watermarks.py)."""
         topic = self.settings.detector_topic(detector)
-        ends = {
-            (topic, p): self.offsets_client.get_watermark_offsets(
-                TopicPartition(topic, p), timeout=10
-            )[1]
-            for p in self._event_partitions.get(topic, [])
-        }
+        try:
+            ends = {
+                (topic, p): self._end_offset(topic, p)
+                for p in self._event_partitions.get(topic, [])
+            }
+        except KafkaException as exc:  # the watermark only waits for the next heartbeat
+            log.warning(
+                "heartbeat not counted: end offsets unknown", detector=detector, error=str(exc)
+            )
+            return
         self.watermarks.heartbeat(detector, time_ns, ends)
 
     def _poll_alerts(self) -> None:
@@ -432,6 +457,13 @@ class Service:
     def _seen(self, spec: AnalysisSpec[Any], alert: Alert) -> bool:
         """Published already, or waiting here (the same notice twice in quick succession)."""
         if self.index.published(spec.name, alert.alert_id, alert.revision):
+            return True
+        queued = ResultsIndex()
+        for item in self.outbox:
+            for topic, _, _, headers in item.messages:
+                if topic.startswith(self.settings.result_topic_prefix):
+                    queued.record(dict(headers))
+        if queued.published(spec.name, alert.alert_id, alert.revision):
             return True
         return any(
             j.spec.name == spec.name
@@ -699,25 +731,13 @@ class Service:
     # -------------------------------------------------------------- publishing
     def _finish_alert(self, pending: PendingAlert) -> None:
         ref = pending.alert.ref
-        self.offsets.finish(ref.topic, ref.partition, ref.offset)
-        self._transact(pending.messages, ref.topic, ref.partition)
-        for topic, _, _, headers in pending.messages:
-            if topic.startswith(self.settings.result_topic_prefix):
-                self.index.record(dict(headers))
-        for topic, _, _, headers in pending.messages:
-            self.counters[f"published:{topic}"] += 1
-            if topic.startswith(self.settings.result_topic_prefix):
-                analysis = dict(headers).get("mmstream-analysis", b"").decode()
-                RESULTS_PUBLISHED.labels(analysis, "published").inc()
-        if pending.messages:
-            log.info(
-                "results published",
-                alert_id=pending.alert.alert_id,
-                count=len(pending.messages),
-                topic=ref.topic,
-                partition=ref.partition,
-                offset=ref.offset,
-            )
+        self._transact(
+            pending.messages,
+            ref.topic,
+            ref.partition,
+            offset=ref.offset,
+            alert_id=pending.alert.alert_id,
+        )
 
     def _deadletter_alert(self, msg: Message, exc: Exception, stage: str = "decode") -> None:
         topic, partition, offset = origin(msg)
@@ -738,13 +758,13 @@ class Service:
             sender=self.settings.instance,
             stage=stage,
         )
-        self.offsets.finish(topic, partition, offset)
         value = msg.value() or b""
         self._transact(
             [(self.settings.deadletter_topic, "", value, headers)],
             topic,
             partition,
             keys=[msg.key()],
+            offset=offset,
         )
         self.counters["deadletters"] += 1
         DEADLETTERS.labels(stage, type(exc).__name__).inc()
@@ -783,37 +803,132 @@ class Service:
         topic: str,
         partition: int,
         keys: list[Any] | None = None,
+        offset: int | None = None,
+        alert_id: str | None = None,
     ) -> None:
-        """Produce ``messages`` and move the committed offset, atomically.
+        """Queue ``messages`` to be published together with moving the alert's offset."""
+        self.outbox.append(_Outgoing(messages, topic, partition, offset, keys, alert_id))
+        self._flush_outbox()
 
-        An abortable error aborts and replays the whole transaction; a retriable error
-        retries the call that raised; anything else is fatal and propagates (the process
-        exits, nothing is committed, and a restart re-reads the alert).
+    def _flush_outbox(self) -> None:
+        """Publish queued results in order, one transaction each, without blocking the loop.
+
+        A failed transaction is aborted and retried on a later turn of the loop, after the
+        consumers have been polled (a consumer that must rejoin its group after a broker
+        restart can only do so while polled). An alert's offset counts as finished only
+        inside the transaction that publishes its results, so no later alert's offset is
+        ever committed ahead of an earlier alert's unpublished results.
         """
-        position = self.offsets.committable(topic, partition)
-        for attempt in range(5):
-            self.producer.begin_transaction()
+        while self.outbox and time.monotonic() >= self._outbox_retry_at:
+            item = self.outbox[0]
+            if item.offset is not None:
+                self.offsets.finish(item.topic, item.partition, item.offset)
             try:
-                for i, (out_topic, key, value, headers) in enumerate(messages):
-                    k = keys[i] if keys else key.encode()
-                    self.producer.produce(
-                        out_topic, value=value, key=k, headers=as_produce_headers(headers)
-                    )
-                if position is not None:
-                    offsets = [TopicPartition(topic, partition, position)]
-                    group = self.alert_consumer.consumer_group_metadata()
-                    _retrying(
-                        partial(self.producer.send_offsets_to_transaction, offsets, group, 30)
-                    )
-                _retrying(partial(self.producer.commit_transaction, 30))
-                return
+                if self._abort_pending:
+                    # An abort that timed out must be resumed before anything else:
+                    # any other transactional call would fail with _CONFLICT.
+                    with self._guarded("abort_transaction"):
+                        self.producer.abort_transaction(5)
+                    self._abort_pending = False
+                self._transact_once(item)
             except KafkaException as exc:
                 err = exc.args[0]
-                if not err.txn_requires_abort() or attempt == 4:
+                if item.offset is not None:
+                    self.offsets.begin(item.topic, item.partition, item.offset)
+                if err.fatal():
                     raise
-                log.warning("transaction aborted; replaying it", error=str(err), attempt=attempt)
-                self.counters["transaction_aborts"] += 1
-                self.producer.abort_transaction(30)
+                self._transaction_failed(err)
+                return
+            self.outbox.pop(0)
+            self._outbox_failures = 0
+            self._published(item)
+
+    def _transaction_failed(self, err: KafkaError) -> None:
+        """Abort the open transaction (or remember to) and back off before the next try."""
+        self.counters["transaction_aborts"] += 1
+        log.warning(
+            "transaction failed; will retry",
+            error=str(err),
+            abortable=err.txn_requires_abort(),
+            queued=len(self.outbox),
+        )
+        self._abort_pending = True
+        try:
+            with self._guarded("abort_transaction"):
+                self.producer.abort_transaction(5)
+            self._abort_pending = False
+        except KafkaException as exc:
+            if exc.args[0].fatal():
+                raise
+            log.warning("abort did not finish; will resume it", error=str(exc.args[0]))
+        self._outbox_retry_at = time.monotonic() + min(5.0, 0.5 * 2**self._outbox_failures)
+        self._outbox_failures += 1
+
+    def _published(self, item: _Outgoing) -> None:
+        """Account for messages whose transaction has committed."""
+        for out_topic, _, _, headers in item.messages:
+            self.counters[f"published:{out_topic}"] += 1
+            if out_topic.startswith(self.settings.result_topic_prefix):
+                self.index.record(dict(headers))
+                analysis = dict(headers).get("mmstream-analysis", b"").decode()
+                RESULTS_PUBLISHED.labels(analysis, "published").inc()
+        if item.messages and item.alert_id is not None:
+            log.info(
+                "results published",
+                alert_id=item.alert_id,
+                count=len(item.messages),
+                topic=item.topic,
+                partition=item.partition,
+                offset=item.offset,
+            )
+
+    def _guarded(self, call: str) -> contextlib.AbstractContextManager[None]:
+        return self.watch.guard(call) if self.watch else contextlib.nullcontext()
+
+    def _transact_once(self, item: _Outgoing) -> None:
+        with self._guarded("publish transaction"):
+            self._transact_unguarded(item)
+
+    def _transact_unguarded(self, item: _Outgoing) -> None:
+        position = self.offsets.committable(item.topic, item.partition)
+        self.producer.begin_transaction()
+        for i, (out_topic, key, value, headers) in enumerate(item.messages):
+            k = item.keys[i] if item.keys else key.encode()
+            self.producer.produce(
+                out_topic, value=value, key=k, headers=as_produce_headers(headers)
+            )
+        if position is not None:
+            offsets = [TopicPartition(item.topic, item.partition, position)]
+            group = self.alert_consumer.consumer_group_metadata()
+            self.producer.send_offsets_to_transaction(offsets, group, 10)
+        _retrying(partial(self.producer.commit_transaction, 10), attempts=3)
+
+
+@dataclass
+class _Outgoing:
+    """Results (or a dead letter) of one alert, waiting to be published with its offset."""
+
+    messages: list[tuple[str, str, bytes, list[tuple[str, bytes]]]]
+    topic: str
+    partition: int
+    offset: int | None
+    keys: list[Any] | None = None
+    alert_id: str | None = None
+
+
+def _leader_retry(call: Callable[[], Any], what: str, attempts: int = 20) -> Any:
+    """Run ``call`` again while partitions have no leader yet (a new topic, a broker restart)."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except KafkaException as exc:
+            if not exc.args[0].retriable() and exc.args[0].code() not in _LEADER_ERRORS:
+                raise
+            if attempt == attempts - 1:
+                raise
+            log.warning(f"{what} failed; retrying", error=str(exc), attempt=attempt)
+            time.sleep(0.25)
+    raise AssertionError("unreachable")
 
 
 def _retrying(call: Any, attempts: int = 10) -> None:
@@ -823,6 +938,13 @@ def _retrying(call: Any, attempts: int = 10) -> None:
             call()
             return
         except KafkaException as exc:
+            log.warning(
+                "Kafka call failed",
+                call=getattr(call, "func", call).__name__,
+                error=str(exc.args[0]),
+                retriable=exc.args[0].retriable(),
+                attempt=attempt,
+            )
             if not exc.args[0].retriable() or attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
