@@ -253,3 +253,38 @@ def test_downtime_in_the_window_says_insufficient_livetime(kafka_bootstrap: str)
         assert abs(excluded["end_ns"] - down[1]) <= 60 * NS_PER_S
         window = json.loads(headers_dict(msg.headers())["mmstream-window"])
         assert window["excluded"][0]["reason"] == "BAD: power cut"
+
+
+def test_missing_detector_events_are_a_data_gap_in_the_result(kafka_bootstrap: str) -> None:
+    from mmstream.ops.metrics import DATA_GAP_EVENTS
+
+    registry = Registry([Registry.discover().get("temporal_coincidence")])
+    with running_service(kafka_bootstrap, registry=registry) as h:
+        end = now_ns()
+        t_alert = end - 900 * NS_PER_S
+        events = background_events(h.detector, end - 1500 * NS_PER_S, end, 0.2, seed=11)
+        lost = [
+            e for e in events if t_alert - 100 * NS_PER_S < e.time_ns < t_alert + 100 * NS_PER_S
+        ]
+        assert len(lost) > 10
+        kept = [e for e in events if e not in lost]
+        before = DATA_GAP_EVENTS.labels(h.detector)._value.get()
+        produce_events(h.producer, h.settings.detector_topic(h.detector), kept)
+        produce_heartbeats(h.producer, h.settings.status_topic(h.detector), h.detector,
+                           end - 1500 * NS_PER_S, end)  # fmt: skip
+        h.producer.flush(10)
+        h.produce(h.alert_topic, igwn_alert("S000021g", time_ns=t_alert, ra_deg=10.0, dec_deg=5.0))
+        (msg,) = read_messages(h.settings, h.settings.result_topic("temporal_coincidence"), 1)
+        record = decode_result(msg.value())
+        gaps = [e for e in record["excluded"] if e["reason"].startswith("data gap")]
+        assert len(gaps) == 1, record["excluded"]
+        assert f"{len(lost)} event(s) missing" in gaps[0]["reason"]
+        neighbours = [e for e in kept if e.seq in (lost[0].seq - 1, lost[-1].seq + 1)]
+        assert (gaps[0]["start_ns"], gaps[0]["end_ns"]) == (
+            neighbours[0].time_ns,
+            neighbours[1].time_ns,
+        )
+        gap_s = (gaps[0]["end_ns"] - gaps[0]["start_ns"]) / NS_PER_S
+        assert record["window"]["livetime_fraction"] == pytest.approx(1 - gap_s / 1000, abs=1e-6)
+        assert DATA_GAP_EVENTS.labels(h.detector)._value.get() - before == len(lost)
+        assert h.service.counters["data_gaps"] == 1

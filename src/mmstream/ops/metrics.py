@@ -17,3 +17,8 @@ RESULTS_PUBLISHED = Counter(
     "Results published, by analysis and status",
     ["analysis", "status"],
 )
+DATA_GAP_EVENTS = Counter(
+    "mmstream_detector_missing_events_total",
+    "Detector events found missing from per-source sequence numbers, by detector",
+    ["detector"],
+)

@@ -38,8 +38,17 @@ class StatusLog:
         cut = max(0, int(np.searchsorted(np.asarray(self.times), before_ns)) - 1)
         del self.times[:cut], self.good[:cut], self.reasons[:cut]
 
-    def livetime(self, detector: str, window: Window, max_gap_ns: int) -> Livetime | None:
-        """Live fraction of the window; None when the detector never reported its status."""
+    def livetime(
+        self,
+        detector: str,
+        window: Window,
+        max_gap_ns: int,
+        data_gaps: list[ExcludedInterval] | None = None,
+    ) -> Livetime | None:
+        """Live fraction of the window; None when the detector never reported its status.
+
+        ``data_gaps`` (missing events, see gaps.py) turn otherwise live time into excluded time.
+        """
         if not self.times:
             return None
         pieces: list[tuple[int, int, str | None]] = []  # (start, end, None if live else reason)
@@ -56,6 +65,8 @@ class StatusLog:
                 reason = None if self.good[i] else self.reasons[i]
             pieces.append((start, end, reason))
         pieces.append((max(t[-1], window.start_ns), window.end_ns, "no status report"))
+        if data_gaps:
+            pieces = _carve(pieces, data_gaps)
         live = 0
         excluded: list[ExcludedInterval] = []
         for start, end, reason in pieces:
@@ -70,3 +81,26 @@ class StatusLog:
                 excluded.append(ExcludedInterval(a, b, reason))
         duration = max(window.end_ns - window.start_ns, 1)
         return Livetime(detector, live / duration, live / NS_PER_S, tuple(excluded))
+
+
+def _carve(
+    pieces: list[tuple[int, int, str | None]], gaps: list[ExcludedInterval]
+) -> list[tuple[int, int, str | None]]:
+    """Split live pieces where a data gap lies over them; excluded pieces keep their reason."""
+    out: list[tuple[int, int, str | None]] = []
+    for start, end, reason in pieces:
+        if reason is not None:
+            out.append((start, end, reason))
+            continue
+        cursor = start
+        for gap in sorted(gaps, key=lambda g: g.start_ns):
+            a, b = max(gap.start_ns, cursor), min(gap.end_ns, end)
+            if b <= a:
+                continue
+            if a > cursor:
+                out.append((cursor, a, None))
+            out.append((a, b, gap.reason))
+            cursor = b
+        if cursor < end:
+            out.append((cursor, end, None))
+    return out

@@ -43,9 +43,10 @@ from mmstream.formats.router import decode_alert
 from mmstream.formats.validate import validate_alert
 from mmstream.model import NS_PER_S, Alert, AlertType, Role, Window
 from mmstream.ops.logging import get_logger
-from mmstream.ops.metrics import DEADLETTERS, MESSAGES_CONSUMED, RESULTS_PUBLISHED
+from mmstream.ops.metrics import DATA_GAP_EVENTS, DEADLETTERS, MESSAGES_CONSUMED, RESULTS_PUBLISHED
 from mmstream.provenance.headers import build_headers, code_string, headers_dict, result_id
 from mmstream.stream.deadletter import deadletter_headers
+from mmstream.stream.gaps import Gap
 from mmstream.stream.messages import as_produce_headers, headers_of, origin
 from mmstream.stream.offsets import OffsetTracker
 from mmstream.stream.results_index import ResultsIndex
@@ -351,13 +352,27 @@ class Service:
                 self._deadletter_detector(msg, exc)
                 continue
             for event in events:
-                self.store.add(event, partition, offset)
+                if (gap := self.store.add(event, partition, offset)) is not None:
+                    self._data_gap(gap)
             self.counters["detector_events"] += len(events)
             MESSAGES_CONSUMED.labels(topic).inc()
         for detector, time_ns in heartbeats.items():
             self._heartbeat(detector, time_ns)
         for detector, time_ns in self.watermarks.confirmed():
             self.store.advance_watermark(detector, time_ns)
+
+    def _data_gap(self, gap: Gap) -> None:
+        self.counters["data_gaps"] += 1
+        DATA_GAP_EVENTS.labels(gap.detector).inc(gap.missing)
+        log.warning(
+            "detector data gap: events missing; excluded from livetime until they arrive",
+            detector=gap.detector,
+            source=gap.source,
+            first_seq=gap.first,
+            last_seq=gap.last,
+            start=format_utc(gap.start_ns),
+            end=format_utc(gap.end_ns),
+        )
 
     def _heartbeat(self, detector: str, time_ns: int) -> None:
         """Count the heartbeat once the events sent before it have been read (watermarks.py)."""

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mmstream.model import DetectorEvent, DetectorStatus, EventColumns, Livetime, Window
+from mmstream.stream.gaps import Gap, SequenceGaps
 from mmstream.stream.livetime import StatusLog
 
 _FLUSH_ROWS = 50_000
@@ -58,8 +59,10 @@ class EventStore:
         self.covered_from_ns = covered_from_ns
         self._detectors: dict[str, _DetectorBuffer] = {}
         self._status: dict[str, StatusLog] = {}
+        self.gaps = SequenceGaps()
 
-    def add(self, event: DetectorEvent, partition: int, offset: int) -> None:
+    def add(self, event: DetectorEvent, partition: int, offset: int) -> Gap | None:
+        """Buffer one event; returns the hole in its source's sequence it revealed, if any."""
         buf = self._detectors.setdefault(event.detector, _DetectorBuffer())
         energy = np.nan if event.energy_gev is None else event.energy_gev
         buf.rows.append(
@@ -76,6 +79,7 @@ class EventStore:
         )
         if len(buf.rows) >= _FLUSH_ROWS:
             self._flush(buf)
+        return self.gaps.add(event.detector, event.source, event.seq, event.time_ns)
 
     def advance_watermark(self, detector: str, time_ns: int) -> None:
         """Move a detector's watermark: all its events up to ``time_ns`` are in the store."""
@@ -89,7 +93,9 @@ class EventStore:
 
     def livetime(self, detector: str, window: Window, max_gap_ns: int) -> Livetime | None:
         log = self._status.get(detector)
-        return None if log is None else log.livetime(detector, window, max_gap_ns)
+        if log is None:
+            return None
+        return log.livetime(detector, window, max_gap_ns, self.gaps.excluded(detector, window))
 
     def watermark(self, detector: str) -> int | None:
         buf = self._detectors.get(detector)
@@ -125,6 +131,7 @@ class EventStore:
                 dropped += cut
         for log in self._status.values():
             log.evict(cutoff)
+        self.gaps.evict(cutoff)
         if dropped:
             self.covered_from_ns = max(self.covered_from_ns or cutoff, cutoff)
         return dropped

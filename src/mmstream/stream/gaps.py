@@ -1,0 +1,114 @@
+"""Missing detector events, found from per-source sequence numbers.
+
+Each of a detector's writers (``source``) numbers its events 0, 1, 2, ... in time order.
+The tracker keeps, per source, the runs of consecutive numbers it has seen. Between two
+runs some events are missing: the time between the last event before the hole and the
+first event after it is a *data gap*, excluded from livetime with that reason. When the
+missing events turn up later (a late delivery, a replay), the hole shrinks or closes and
+the time counts as live again.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from mmstream.model import ExcludedInterval, Window
+
+
+@dataclass
+class _Run:
+    """Consecutive sequence numbers lo..hi seen, with the times of the two ends."""
+
+    lo: int
+    hi: int
+    t_lo: int
+    t_hi: int
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A hole in one source's sequence: events first..last missing between two times."""
+
+    detector: str
+    source: str
+    first: int
+    last: int
+    start_ns: int
+    end_ns: int
+
+    @property
+    def missing(self) -> int:
+        return self.last - self.first + 1
+
+    @property
+    def reason(self) -> str:
+        who = f"source {self.source!r}, " if self.source else ""
+        return f"data gap: {self.missing} event(s) missing ({who}seq {self.first}..{self.last})"
+
+
+@dataclass
+class _Source:
+    runs: list[_Run] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)  # run.lo, for bisect
+
+
+class SequenceGaps:
+    """Runs of sequence numbers per (detector, source); the holes between them are gaps."""
+
+    def __init__(self) -> None:
+        self._sources: dict[tuple[str, str], _Source] = {}
+
+    def add(self, detector: str, source: str, seq: int, time_ns: int) -> Gap | None:
+        """Record one event; returns the new gap its arrival revealed, if any."""
+        src = self._sources.setdefault((detector, source), _Source())
+        runs, starts = src.runs, src.starts
+        i = bisect.bisect_right(starts, seq) - 1  # the run starting at or before seq
+        if i >= 0 and runs[i].lo <= seq <= runs[i].hi:
+            return None  # seen before
+        if i >= 0 and runs[i].hi == seq - 1:  # extends run i (the usual, in-order case)
+            run = runs[i]
+            run.hi, run.t_hi = seq, time_ns
+            if i + 1 < len(runs) and runs[i + 1].lo == seq + 1:  # closes the hole to run i+1
+                nxt = runs.pop(i + 1)
+                starts.pop(i + 1)
+                run.hi, run.t_hi = nxt.hi, nxt.t_hi
+            return None
+        if i + 1 < len(runs) and runs[i + 1].lo == seq + 1:  # extends run i+1 backwards
+            runs[i + 1].lo, runs[i + 1].t_lo = seq, time_ns
+            starts[i + 1] = seq
+            return None
+        runs.insert(i + 1, _Run(seq, seq, time_ns, time_ns))
+        starts.insert(i + 1, seq)
+        if i + 2 == len(runs) and i >= 0:  # a new run after the last one: a new hole
+            before = runs[i]
+            return Gap(detector, source, before.hi + 1, seq - 1, before.t_hi, time_ns)
+        return None
+
+    def gaps(self, detector: str, window: Window | None = None) -> list[Gap]:
+        """The holes of a detector's sources (overlapping ``window`` if given), by time."""
+        out = []
+        for (det, source), src in self._sources.items():
+            if det != detector:
+                continue
+            for a, b in zip(src.runs, src.runs[1:], strict=False):
+                gap = Gap(detector, source, a.hi + 1, b.lo - 1, a.t_hi, b.t_lo)
+                if window is None or (
+                    gap.end_ns > window.start_ns and gap.start_ns < window.end_ns
+                ):
+                    out.append(gap)
+        return sorted(out, key=lambda g: g.start_ns)
+
+    def excluded(self, detector: str, window: Window) -> list[ExcludedInterval]:
+        return [
+            ExcludedInterval(g.start_ns, g.end_ns, g.reason) for g in self.gaps(detector, window)
+        ]
+
+    def evict(self, before_ns: int) -> None:
+        """Forget runs that end before ``before_ns`` (keeping each source's latest run)."""
+        for src in self._sources.values():
+            keep = max(len(src.runs) - 1, 0)
+            cut = 0
+            while cut < keep and src.runs[cut].t_hi < before_ns:
+                cut += 1
+            del src.runs[:cut], src.starts[:cut]

@@ -1,0 +1,108 @@
+"""Sequence gaps: found, reported once, filled by late events, excluded from livetime."""
+
+from __future__ import annotations
+
+import random
+
+from mmstream.model import NS_PER_S, DetectorEvent, DetectorStatus, Window
+from mmstream.stream.gaps import SequenceGaps
+from mmstream.stream.store import EventStore
+
+S = NS_PER_S
+
+
+def test_a_jump_in_sequence_is_a_gap_between_the_neighbouring_event_times() -> None:
+    g = SequenceGaps()
+    for seq in range(5):
+        assert g.add("ic", "a", seq, seq * 10 * S) is None
+    gap = g.add("ic", "a", 9, 90 * S)
+    assert gap is not None
+    assert (gap.first, gap.last, gap.missing) == (5, 8, 4)
+    assert (gap.start_ns, gap.end_ns) == (40 * S, 90 * S)
+    assert "4 event(s) missing" in gap.reason and "seq 5..8" in gap.reason
+    assert g.gaps("ic") == [gap]
+
+
+def test_late_events_shrink_then_close_the_gap() -> None:
+    g = SequenceGaps()
+    for seq in [0, 1, 2, 8, 9]:
+        g.add("ic", "", seq, seq * S)
+    assert [(x.first, x.last) for x in g.gaps("ic")] == [(3, 7)]
+    g.add("ic", "", 5, 5 * S)  # splits the hole in two
+    assert [(x.first, x.last) for x in g.gaps("ic")] == [(3, 4), (6, 7)]
+    for seq in (3, 4, 6):
+        g.add("ic", "", seq, seq * S)
+    assert [(x.first, x.last) for x in g.gaps("ic")] == [(7, 7)]
+    g.add("ic", "", 7, 7 * S)
+    assert g.gaps("ic") == []
+
+
+def test_sources_are_numbered_independently_and_duplicates_are_ignored() -> None:
+    g = SequenceGaps()
+    for seq in range(10):
+        g.add("ic", "north", seq, seq * S)
+        g.add("ic", "south", seq, seq * S + 1)
+        g.add("ic", "north", seq, seq * S)  # delivered twice
+    assert g.gaps("ic") == []
+    gap = g.add("ic", "south", 12, 12 * S)
+    assert gap is not None and gap.source == "south"
+    assert g.gaps("other") == []
+
+
+def test_any_arrival_order_leaves_exactly_the_missing_ranges() -> None:
+    rng = random.Random(7)
+    for _ in range(50):
+        present = sorted(rng.sample(range(200), 150))
+        shuffled = present[:]
+        rng.shuffle(shuffled)
+        g = SequenceGaps()
+        for seq in shuffled:
+            g.add("ic", "", seq, seq * S)
+        missing = sorted(set(range(present[0], present[-1] + 1)) - set(present))
+        found = [s for gap in g.gaps("ic") for s in range(gap.first, gap.last + 1)]
+        assert found == missing
+
+
+def test_a_data_gap_is_excluded_from_livetime_with_its_reason() -> None:
+    store = EventStore(retention_ns=10_000 * S)
+    for t in range(0, 1081, 60):
+        store.add_status(DetectorStatus("ic", t, t * S, "GOOD"))
+    for seq, t in enumerate([100, 200, 300]):
+        store.add(DetectorEvent(f"e{seq}", "ic", seq, t * S, 0.0, 0.0, 1.0), 0, seq)
+    assert store.livetime("ic", Window(0, 1000 * S), 120 * S).fraction == 1.0  # type: ignore[union-attr]
+    gap = store.add(DetectorEvent("e9", "ic", 9, 700 * S, 0.0, 0.0, 1.0), 0, 9)
+    assert gap is not None
+    lt = store.livetime("ic", Window(0, 1000 * S), 120 * S)
+    assert lt is not None and abs(lt.fraction - 0.6) < 1e-12
+    (excluded,) = lt.excluded
+    assert (excluded.start_ns, excluded.end_ns) == (300 * S, 700 * S)
+    assert excluded.reason.startswith("data gap: 6 event(s) missing")
+    # A window that misses the gap is untouched.
+    assert store.livetime("ic", Window(0, 250 * S), 120 * S).fraction == 1.0  # type: ignore[union-attr]
+    for seq in range(3, 9):  # the missing events arrive late
+        store.add(
+            DetectorEvent(f"e{seq}", "ic", seq, (300 + 50 * (seq - 2)) * S, 0.0, 0.0, 1.0), 0, seq
+        )
+    assert store.livetime("ic", Window(0, 1000 * S), 120 * S).fraction == 1.0  # type: ignore[union-attr]
+
+
+def test_events_from_several_partitions_merge_in_time_order() -> None:
+    store = EventStore(retention_ns=10_000 * S)
+    rng = random.Random(3)
+    times = sorted(rng.sample(range(1, 5000), 400))
+    by_source: dict[int, list[int]] = {0: [], 1: [], 2: []}
+    for t in times:
+        by_source[rng.randrange(3)].append(t)
+    # Deliver the partitions one after the other, in chunks that straddle each other.
+    for part, ts in by_source.items():
+        for seq, t in enumerate(ts):
+            store.add(
+                DetectorEvent(f"{part}-{seq}", "ic", seq, t * S, 0.0, 0.0, 1.0, source=str(part)),
+                part,
+                seq,
+            )
+        got = store.window("ic", Window(0, 5000 * S))
+        assert list(got.time_ns) == sorted(got.time_ns)
+    got = store.window("ic", Window(0, 5000 * S))
+    assert list(got.time_ns // S) == times
+    assert store.gaps.gaps("ic") == []
