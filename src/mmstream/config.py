@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     # A transactional Kafka call blocked longer than this restarts the process (or exits,
     # for a supervisor to restart it); see mmstream.stream.watchdog.
     stall_limit_s: float = 120.0
+    # Detector events that arrive after their window's result was published: always counted;
+    # with "rerun", the analysis runs again and publishes a result superseding the first,
+    # once no late event has come for late_settle_s. Windows are watched for late_watch_s.
+    late_events: Literal["count", "rerun"] = "count"
+    late_watch_s: float = 3600.0
+    late_settle_s: float = 2.0
     on_stall: Literal["restart", "exit"] = "restart"
     create_topics: bool = True
     test_alerts: Literal["process", "skip"] = "process"

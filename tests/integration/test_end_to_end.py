@@ -288,3 +288,69 @@ def test_missing_detector_events_are_a_data_gap_in_the_result(kafka_bootstrap: s
         assert record["window"]["livetime_fraction"] == pytest.approx(1 - gap_s / 1000, abs=1e-6)
         assert DATA_GAP_EVENTS.labels(h.detector)._value.get() - before == len(lost)
         assert h.service.counters["data_gaps"] == 1
+
+
+def test_late_events_heal_the_gap_and_update_the_result(kafka_bootstrap: str) -> None:
+    from tests.integration.harness import read_to_end
+
+    registry = Registry([Registry.discover().get("temporal_coincidence")])
+    with running_service(kafka_bootstrap, registry=registry, late_events="rerun",
+                         late_settle_s=1.0) as h:  # fmt: skip
+        end = now_ns()
+        t_alert = end - 900 * NS_PER_S
+        events = background_events(h.detector, end - 1500 * NS_PER_S, end, 0.2, seed=12)
+        lost = [e for e in events if t_alert - 50 * NS_PER_S < e.time_ns < t_alert + 150 * NS_PER_S]
+        kept = [e for e in events if e not in lost]
+        produce_events(h.producer, h.settings.detector_topic(h.detector), kept)
+        produce_heartbeats(h.producer, h.settings.status_topic(h.detector), h.detector,
+                           end - 1500 * NS_PER_S, end)  # fmt: skip
+        h.producer.flush(10)
+        h.produce(h.alert_topic, igwn_alert("S000022h", time_ns=t_alert, ra_deg=10.0, dec_deg=5.0))
+        topic = h.settings.result_topic("temporal_coincidence")
+        (first_msg,) = read_messages(h.settings, topic, 1)
+        first = decode_result(first_msg.value())
+        assert any(e["reason"].startswith("data gap") for e in first["excluded"])
+        assert first["window"]["livetime_fraction"] < 0.85
+
+        produce_events(h.producer, h.settings.detector_topic(h.detector), lost)  # late
+        h.producer.flush(10)
+        first_msg, second_msg = read_messages(h.settings, topic, 2, timeout=60)
+        second = decode_result(second_msg.value())
+        assert second["supersedes"] == first["result_id"]
+        assert second["result_id"] != first["result_id"]
+        assert second["alert"]["revision"] == first["alert"]["revision"]
+        assert headers_dict(second_msg.headers())["mmstream-late-update"] == b"1"
+        assert second["excluded"] == [] and second["window"]["livetime_fraction"] == 1.0
+        assert second["statistics"]["n_events"] == first["statistics"]["n_events"] + len(lost)
+        assert any("late-data update 1" in n for n in second["notes"])
+        assert h.service.counters["late_events"] == len(lost)
+        time.sleep(3)  # no further update without further late events
+        assert len(read_to_end(h.settings, topic)) == 2
+
+
+def test_late_events_are_counted_without_a_new_result_by_default(kafka_bootstrap: str) -> None:
+    from tests.integration.harness import read_to_end
+
+    registry = Registry([Registry.discover().get("temporal_coincidence")])
+    with running_service(kafka_bootstrap, registry=registry, late_settle_s=0.1) as h:
+        end = now_ns()
+        t_alert = end - 900 * NS_PER_S
+        produce_heartbeats(h.producer, h.settings.status_topic(h.detector), h.detector,
+                           end - 1500 * NS_PER_S, end)  # fmt: skip
+        h.producer.flush(10)
+        h.produce(h.alert_topic, igwn_alert("S000023k", time_ns=t_alert, ra_deg=10.0, dec_deg=5.0))
+        topic = h.settings.result_topic("temporal_coincidence")
+        read_messages(h.settings, topic, 1)
+        late = background_events(h.detector, t_alert - 100 * NS_PER_S, t_alert + 100 * NS_PER_S,
+                                 0.1, seed=4)  # fmt: skip
+        outside = background_events(h.detector, end - 100 * NS_PER_S, end, 0.1, seed=5,
+                                    first_seq=len(late))  # fmt: skip
+        produce_events(h.producer, h.settings.detector_topic(h.detector), late + outside)
+        h.producer.flush(10)
+        deadline = time.monotonic() + 30
+        while h.service.counters["detector_events"] < len(late) + len(outside):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert h.service.counters["late_events"] == len(late) > 0
+        time.sleep(1)
+        assert len(read_to_end(h.settings, topic)) == 1

@@ -22,3 +22,8 @@ DATA_GAP_EVENTS = Counter(
     "Detector events found missing from per-source sequence numbers, by detector",
     ["detector"],
 )
+LATE_EVENTS = Counter(
+    "mmstream_detector_late_events_total",
+    "Detector events that arrived in a window whose result was already published",
+    ["detector"],
+)

@@ -16,9 +16,10 @@ import contextlib
 import threading
 import time
 import traceback
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -41,9 +42,15 @@ from mmstream.formats.detector import decode_events, decode_status
 from mmstream.formats.results import encode_result
 from mmstream.formats.router import decode_alert
 from mmstream.formats.validate import validate_alert
-from mmstream.model import NS_PER_S, Alert, AlertType, Role, Window
+from mmstream.model import NS_PER_S, Alert, AlertType, DetectorEvent, Role, Window
 from mmstream.ops.logging import get_logger
-from mmstream.ops.metrics import DATA_GAP_EVENTS, DEADLETTERS, MESSAGES_CONSUMED, RESULTS_PUBLISHED
+from mmstream.ops.metrics import (
+    DATA_GAP_EVENTS,
+    DEADLETTERS,
+    LATE_EVENTS,
+    MESSAGES_CONSUMED,
+    RESULTS_PUBLISHED,
+)
 from mmstream.provenance.headers import build_headers, code_string, headers_dict, result_id
 from mmstream.stream.deadletter import deadletter_headers
 from mmstream.stream.gaps import Gap
@@ -76,6 +83,20 @@ class Job:
     window: Window
     detectors: tuple[str, ...]
     deadline_ns: int
+    update: int = 0  # > 0: a re-run for late detector data, superseding ``supersedes``
+    supersedes: str | None = None
+
+
+@dataclass
+class ClosedWindow:
+    """A published result whose window is watched for detector events arriving late."""
+
+    job: Job
+    result_id: str
+    watch_until: float  # time.monotonic()
+    late: int = 0
+    last_late: float = 0.0
+    updates: int = 0
 
 
 @dataclass
@@ -113,6 +134,8 @@ class Service:
         self.jobs: list[Job] = []
         self.pending: dict[tuple[str, int, int], PendingAlert] = {}
         self.counters: dict[str, int] = defaultdict(int)
+        self.closed: list[ClosedWindow] = []
+        self._late_horizon_ns = 0
         self._params = {spec.name: self._validated_params(spec) for spec in registry}
 
     # ----------------------------------------------------------------- set-up
@@ -314,6 +337,7 @@ class Service:
                 self._poll_results()
                 self._poll_alerts()
                 self._run_ready_jobs()
+                self._rerun_late()
                 self._flush_outbox()
                 if time.monotonic() - last_evict > 60:
                     self.store.evict(now_ns())
@@ -354,12 +378,80 @@ class Service:
             for event in events:
                 if (gap := self.store.add(event, partition, offset)) is not None:
                     self._data_gap(gap)
+                if self.closed and event.time_ns <= self._late_horizon_ns:
+                    self._late_event(event)
             self.counters["detector_events"] += len(events)
             MESSAGES_CONSUMED.labels(topic).inc()
         for detector, time_ns in heartbeats.items():
             self._heartbeat(detector, time_ns)
         for detector, time_ns in self.watermarks.confirmed():
             self.store.advance_watermark(detector, time_ns)
+
+    def _late_event(self, event: DetectorEvent) -> None:
+        """An event inside a window whose result is out: count it, and mark it for a re-run."""
+        hits = [
+            cw
+            for cw in self.closed
+            if event.detector in cw.job.detectors
+            and cw.job.window.start_ns <= event.time_ns <= cw.job.window.end_ns
+        ]
+        if not hits:
+            return
+        self.counters["late_events"] += 1
+        LATE_EVENTS.labels(event.detector).inc()
+        for cw in hits:
+            cw.late += 1
+            cw.last_late = time.monotonic()
+        log.info(
+            "late detector event in a closed window",
+            detector=event.detector,
+            event_id=event.event_id,
+            time=format_utc(event.time_ns),
+            results=[cw.result_id for cw in hits],
+        )
+
+    def _watch(self, job: Job, rid: str) -> None:
+        """Watch a window whose result was just made for late events (see late_events)."""
+        self._forget_windows(job.alert.alert_id, job.spec.name)
+        self.closed.append(
+            ClosedWindow(
+                job, rid, time.monotonic() + self.settings.late_watch_s, updates=job.update
+            )
+        )
+        self._late_horizon_ns = max(cw.job.window.end_ns for cw in self.closed)
+
+    def _rerun_late(self) -> None:
+        """Re-run analyses whose windows got late events, once the late events settle."""
+        if not self.closed:
+            return
+        now = time.monotonic()
+        due = []
+        if self.settings.late_events == "rerun":
+            settle = self.settings.late_settle_s
+            due = [cw for cw in self.closed if cw.late and now - cw.last_late >= settle]
+        self.closed = [cw for cw in self.closed if cw not in due and now < cw.watch_until]
+        for cw in due:
+            job = cw.job
+            log.info(
+                "re-running for late detector data",
+                analysis=job.spec.label,
+                alert_id=job.alert.alert_id,
+                late_events=cw.late,
+                supersedes=cw.result_id,
+            )
+            update = replace(job, update=cw.updates + 1, supersedes=cw.result_id)
+            self._run_job(update, complete=True)
+        self._late_horizon_ns = max((cw.job.window.end_ns for cw in self.closed), default=0)
+
+    def _forget_windows(self, alert_id: str, analysis: str | None = None) -> None:
+        self.closed = [
+            cw
+            for cw in self.closed
+            if not (
+                cw.job.alert.alert_id == alert_id
+                and (analysis is None or cw.job.spec.name == analysis)
+            )
+        ]
 
     def _data_gap(self, gap: Gap) -> None:
         self.counters["data_gaps"] += 1
@@ -435,6 +527,7 @@ class Service:
             self._finish_alert(PendingAlert(alert, 0))
             return
         if alert.alert_type is AlertType.RETRACTION:
+            self._forget_windows(alert.alert_id)
             self._retract(alert, logger)
             return
         specs = [s for s in self._enabled() if s.matches(alert)]
@@ -591,6 +684,11 @@ class Service:
         notes: list[str] = []
         if not complete:
             notes.append("ran at the deadline before every detector's data passed the window end")
+        if job.update:
+            notes.append(
+                f"late-data update {job.update}: run again after detector events arrived "
+                f"in the window once its result {job.supersedes} was out"
+            )
         covered = self.store.covered_from_ns
         if covered is not None and job.window.start_ns < covered:
             complete = False
@@ -616,20 +714,33 @@ class Service:
                 error=error,
                 traceback=traceback.format_exc(),
             )
+        messages = self._result_messages(job, inp, outcome, status, error)
+        if status != "FAILED":
+            self._watch(job, str(self._result_id(job)))
+        if job.update:  # the alert's offset was committed with the first result
+            ref = alert.ref
+            self._transact(messages, ref.topic, ref.partition, alert_id=alert.alert_id)
+            return
         key = (alert.ref.topic, alert.ref.partition, alert.ref.offset)
         pending = self.pending[key]
-        pending.messages.extend(self._result_messages(job, inp, outcome, status, error))
+        pending.messages.extend(messages)
         pending.jobs_left -= 1
         if pending.jobs_left == 0:
             del self.pending[key]
             self._finish_alert(pending)
+
+    @staticmethod
+    def _result_id(job: Job) -> uuid.UUID:
+        """Deterministic; a late-data update is numbered after the alert's revision."""
+        revision = job.alert.revision + (f"\nlate-data update {job.update}" if job.update else "")
+        return result_id(job.spec.label, job.alert.alert_id, revision)
 
     def _result_messages(
         self, job: Job, inp: AnalysisInput[Any], outcome: Outcome, status: str, error: str | None
     ) -> list[tuple[str, str, bytes, list[tuple[str, bytes]]]]:
         """The Avro result, and the JSON notice where the analysis wrote one."""
         alert, spec = job.alert, job.spec
-        rid = result_id(spec.label, alert.alert_id, alert.revision)
+        rid = self._result_id(job)
         detector_inputs = []
         for detector, cols in sorted(inp.events.items()):
             for part in sorted(set(cols.partition.tolist())):
@@ -669,6 +780,8 @@ class Service:
         produced_at = format_utc(now_ns())
         latest = self.index.latest(spec.name, alert.alert_id)
         supersedes = latest.result_id if latest and latest.revision != alert.revision else None
+        if job.update:
+            supersedes = job.supersedes
         headers = build_headers(
             rid=rid,
             sender=self.settings.instance,
@@ -733,6 +846,9 @@ class Service:
         if supersedes:
             headers.append(("mmstream-supersedes", supersedes.encode()))
             record["provenance"] = {**provenance, "mmstream-supersedes": supersedes}
+        if job.update:
+            headers.append(("mmstream-late-update", str(job.update).encode()))
+            record["provenance"]["mmstream-late-update"] = str(job.update)
         messages = [(topic, alert.alert_id, encode_result(record), headers)]
         if outcome.notice is not None:
             notice = {**outcome.notice, "alert_datetime": produced_at}
