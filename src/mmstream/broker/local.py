@@ -131,10 +131,19 @@ class LocalKafka:
         *,
         version: str = KAFKA_VERSION,
         extra_properties: dict[str, str] | None = None,
+        node_id: int = 1,
+        ports: tuple[int, int] | None = None,
+        voters: str | None = None,
+        cluster_id: str | None = None,
     ) -> None:
+        """``ports``, ``voters`` and ``cluster_id`` make this node one of a cluster (cluster.py)."""
         self.directory = (directory or default_broker_dir()).resolve()
         self.version = version
         self.extra_properties = dict(extra_properties or {})
+        self.node_id = node_id
+        self.ports = ports
+        self.voters = voters
+        self.cluster_id = cluster_id
 
     @property
     def log_path(self) -> Path:
@@ -164,8 +173,9 @@ class LocalKafka:
     def _write_properties(self, broker_port: int, controller_port: int) -> Path:
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters
+            or f"{self.node_id}@127.0.0.1:{controller_port}",
             "listeners": (
                 f"PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}"
             ),
@@ -175,17 +185,20 @@ class LocalKafka:
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(self.directory / "data"),
             "num.partitions": "1",
-            "offsets.topic.replication.factor": "1",
             "offsets.topic.num.partitions": "4",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
             "transaction.state.log.num.partitions": "4",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
             "log.cleaner.dedupe.buffer.size": "2097152",
             "auto.create.topics.enable": "false",
         }
+        if self.voters is None:  # one node: internal topics cannot have 3 replicas
+            props |= {
+                "offsets.topic.replication.factor": "1",
+                "transaction.state.log.replication.factor": "1",
+                "transaction.state.log.min.isr": "1",
+                "share.coordinator.state.topic.replication.factor": "1",
+                "share.coordinator.state.topic.min.isr": "1",
+            }
         props.update(self.extra_properties)
         path = self.directory / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
@@ -201,7 +214,7 @@ class LocalKafka:
             "kafka.tools.StorageTool",
             "format",
             # "=" form: a base64 id may start with "-", which would read as an option.
-            f"--cluster-id={_new_cluster_id()}",
+            f"--cluster-id={self.cluster_id or _new_cluster_id()}",
             "-c",
             str(config),
         ]
@@ -219,52 +232,16 @@ class LocalKafka:
         """Start the broker (or return the one already running here) and wait until it answers."""
         if (running := self.info()) is not None:
             return running
-        lib = resolve_jars(self.version)
-        java = _require("java", "install a JDK 17+ to run the local Kafka broker")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        previous = self._previous_ports()
+        previous = self.ports or self._previous_ports()
         for attempt in range(3):
-            broker_port, controller_port = previous or (free_port(), free_port())
-            config = self._write_properties(broker_port, controller_port)
-            if not (self.directory / "data" / "meta.properties").exists():
-                self._format(lib, config)
-            t0 = time.monotonic()
-            log = self.log_path.open("ab")
-            proc = subprocess.Popen(
-                [
-                    java,
-                    "-Xms256m",
-                    BROKER_HEAP,
-                    "-XX:+UseG1GC",
-                    f"-Djava.io.tmpdir={self.directory}",
-                    f"-Dlog4j2.configurationFile={self._log4j_config()}",
-                    "-cp",
-                    f"{lib}/*",
-                    "kafka.Kafka",
-                    str(config),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            log.close()
-            if self._wait_ready(proc, broker_port, timeout):
-                info = BrokerInfo(
-                    pid=proc.pid,
-                    bootstrap=f"127.0.0.1:{broker_port}",
-                    broker_port=broker_port,
-                    controller_port=controller_port,
-                    directory=str(self.directory),
-                    kafka_version=self.version,
-                    started_at=time.time(),
-                    startup_seconds=round(time.monotonic() - t0, 3),
-                )
-                self.state_path.write_text(json.dumps(asdict(info), indent=2))
+            proc, broker_port, controller_port, t0 = self.launch(previous)
+            if (
+                info := self.await_ready(proc, broker_port, controller_port, t0, timeout)
+            ) is not None:
                 return info
             if proc.poll() is None:
                 self._terminate(proc.pid)
-            if "Address already in use" in self.log_tail() and attempt < 2:
+            if "Address already in use" in self.log_tail() and attempt < 2 and not self.ports:
                 previous = None  # a port was taken between probe and bind: pick new ones
                 continue
             break
@@ -272,6 +249,64 @@ class LocalKafka:
             f"the Kafka broker in {self.directory} did not start within {timeout:.0f} s; "
             f"last lines of {self.log_path}:\n{self.log_tail()}"
         )
+
+    def launch(
+        self, ports: tuple[int, int] | None = None
+    ) -> tuple[subprocess.Popen[bytes], int, int, float]:
+        """Format if new and start the JVM, without waiting (a cluster starts all nodes first)."""
+        lib = resolve_jars(self.version)
+        java = _require("java", "install a JDK 17+ to run the local Kafka broker")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        broker_port, controller_port = ports or (free_port(), free_port())
+        config = self._write_properties(broker_port, controller_port)
+        if not (self.directory / "data" / "meta.properties").exists():
+            self._format(lib, config)
+        t0 = time.monotonic()
+        log = self.log_path.open("ab")
+        proc = subprocess.Popen(
+            [
+                java,
+                "-Xms256m",
+                BROKER_HEAP,
+                "-XX:+UseG1GC",
+                f"-Djava.io.tmpdir={self.directory}",
+                f"-Dlog4j2.configurationFile={self._log4j_config()}",
+                "-cp",
+                f"{lib}/*",
+                "kafka.Kafka",
+                str(config),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        return proc, broker_port, controller_port, t0
+
+    def await_ready(
+        self,
+        proc: subprocess.Popen[bytes],
+        broker_port: int,
+        controller_port: int,
+        t0: float,
+        timeout: float,
+    ) -> BrokerInfo | None:
+        """Wait until the launched broker answers; record and return its state (None: failed)."""
+        if not self._wait_ready(proc, broker_port, timeout):
+            return None
+        info = BrokerInfo(
+            pid=proc.pid,
+            bootstrap=f"127.0.0.1:{broker_port}",
+            broker_port=broker_port,
+            controller_port=controller_port,
+            directory=str(self.directory),
+            kafka_version=self.version,
+            started_at=time.time(),
+            startup_seconds=round(time.monotonic() - t0, 3),
+        )
+        self.state_path.write_text(json.dumps(asdict(info), indent=2))
+        return info
 
     def _previous_ports(self) -> tuple[int, int] | None:
         """Ports of an earlier run on this formatted directory, so clients' configs stay valid."""
