@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from mmstream.broker.local import (
-    BrokerError,
     BrokerInfo,
     LocalKafka,
     _new_cluster_id,
     free_port,
 )
+from mmstream.errors import BrokerError
 
 # Fault tests want leadership to move off a killed node within seconds, not ~9 s.
 FAST_FAILOVER = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 MESSAGES_CONSUMED = Counter(
     "mmstream_messages_consumed_total", "Messages consumed, by topic", ["topic"]
@@ -26,4 +26,9 @@ LATE_EVENTS = Counter(
     "mmstream_detector_late_events_total",
     "Detector events that arrived in a window whose result was already published",
     ["detector"],
+)
+TRANSACTION_SECONDS = Histogram(
+    "mmstream_publish_transaction_seconds",
+    "Time to publish one alert's results with its offset in a Kafka transaction",
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
 )

@@ -50,6 +50,7 @@ from mmstream.ops.metrics import (
     LATE_EVENTS,
     MESSAGES_CONSUMED,
     RESULTS_PUBLISHED,
+    TRANSACTION_SECONDS,
 )
 from mmstream.provenance.headers import build_headers, code_string, headers_dict, result_id
 from mmstream.stream.deadletter import deadletter_headers
@@ -961,7 +962,9 @@ class Service:
                     with self._guarded("abort_transaction"):
                         self.producer.abort_transaction(5)
                     self._abort_pending = False
+                t0 = time.perf_counter()
                 self._transact_once(item)
+                took = time.perf_counter() - t0
             except KafkaException as exc:
                 err = exc.args[0]
                 if item.offset is not None:
@@ -972,7 +975,8 @@ class Service:
                 return
             self.outbox.pop(0)
             self._outbox_failures = 0
-            self._published(item)
+            TRANSACTION_SECONDS.observe(took)
+            self._published(item, took)
 
     def _transaction_failed(self, err: KafkaError) -> None:
         """Abort the open transaction (or remember to) and back off before the next try."""
@@ -995,7 +999,7 @@ class Service:
         self._outbox_retry_at = time.monotonic() + min(5.0, 0.5 * 2**self._outbox_failures)
         self._outbox_failures += 1
 
-    def _published(self, item: _Outgoing) -> None:
+    def _published(self, item: _Outgoing, took_s: float) -> None:
         """Account for messages whose transaction has committed."""
         for out_topic, _, _, headers in item.messages:
             self.counters[f"published:{out_topic}"] += 1
@@ -1011,6 +1015,7 @@ class Service:
                 topic=item.topic,
                 partition=item.partition,
                 offset=item.offset,
+                transaction_ms=round(took_s * 1000, 2),
             )
 
     def _guarded(self, call: str) -> contextlib.AbstractContextManager[None]:
