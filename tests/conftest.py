@@ -18,6 +18,15 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Services started by tests (threads and subprocesses) keep their ledger out of $HOME."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MMSTREAM_DATA_DIR", str(tmp_path_factory.mktemp("mmstream-data")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The public alert samples beside the project; tests using them skip where absent."""
@@ -49,3 +58,17 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield info.bootstrap
         finally:
             broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server started for this test run (skipped where not installed,
+    except in CI, where scripts/test installs it and its absence is a failure)."""
+    from tests.postgres import postgres_bindir, postgres_server
+
+    if postgres_bindir() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (scripts/test installs it as root)")
+        pytest.skip("PostgreSQL not installed (Debian package postgresql)")
+    with postgres_server() as url:
+        yield url

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mmstream.errors import ConfigError
+from mmstream.ledger.store import sqlite_url
 
 # Settings that hold secrets: never logged, never written to provenance.
 SECRET_KAFKA_KEYS = frozenset(
@@ -53,6 +54,12 @@ class Settings(BaseSettings):
     # Detector events that arrive after their window's result was published: always counted;
     # with "rerun", the analysis runs again and publishes a result superseding the first,
     # once no late event has come for late_settle_s. Windows are watched for late_watch_s.
+    # The provenance ledger: SQLite in data_dir unless ledger_url names another database
+    # (e.g. postgresql://user@host/db); ledger = false turns it off.
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".local/share/mmstream")
+    ledger: bool = True
+    ledger_url: str | None = None
+    measure_memory: bool = True  # peak memory of each run (tracemalloc: slows handlers a little)
     late_events: Literal["count", "rerun"] = "count"
     late_watch_s: float = 3600.0
     late_settle_s: float = 2.0
@@ -96,6 +103,12 @@ class Settings(BaseSettings):
 
     def result_topic(self, analysis: str) -> str:
         return f"{self.result_topic_prefix}{analysis}"
+
+    def ledger_location(self) -> str | None:
+        """The ledger's database URL, or None when the ledger is off."""
+        if not self.ledger:
+            return None
+        return self.ledger_url or sqlite_url(self.data_dir)
 
     def kafka_config(self) -> dict[str, str | int | float | bool]:
         """Client settings: the file's [kafka] table, overridden by KAFKA_* variables."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
@@ -101,6 +103,7 @@ def running_service(
         "notice_topic_prefix": f"mmstream.notices.test{tag}.",
         "deadletter_topic": f"mmstream.deadletter.test{tag}",
         "max_wait_s": 3600.0,
+        "data_dir": Path(tempfile.mkdtemp(prefix=f"mmstream-{tag}-")),
     }
     values.update(overrides)
     settings = load_settings(**values)

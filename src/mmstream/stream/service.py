@@ -42,6 +42,7 @@ from mmstream.formats.detector import decode_events, decode_status
 from mmstream.formats.results import encode_result
 from mmstream.formats.router import decode_alert
 from mmstream.formats.validate import validate_alert
+from mmstream.ledger.store import Ledger
 from mmstream.model import NS_PER_S, Alert, AlertType, DetectorEvent, Role, Window
 from mmstream.ops.logging import get_logger
 from mmstream.ops.metrics import (
@@ -57,6 +58,7 @@ from mmstream.stream.deadletter import deadletter_headers
 from mmstream.stream.gaps import Gap
 from mmstream.stream.messages import as_produce_headers, headers_of, origin
 from mmstream.stream.offsets import OffsetTracker
+from mmstream.stream.recording import Recorder, measured
 from mmstream.stream.results_index import ResultsIndex
 from mmstream.stream.store import EventStore
 from mmstream.stream.topics import ensure_topics
@@ -119,6 +121,7 @@ class Service:
             restart_process if settings.on_stall == "restart" else exit_process
         )
         self.watch: StallWatch | None = None
+        self.recorder = Recorder(None, settings.instance)
         self.registry = registry
         self.kafka = settings.kafka_config()
         self._stop = threading.Event()
@@ -130,6 +133,7 @@ class Service:
         self._outbox_retry_at = 0.0
         self._outbox_failures = 0
         self._abort_pending = False
+        self._fatal_errors = 0
         self._event_partitions: dict[str, list[int]] = {}
         self.offsets = OffsetTracker()
         self.jobs: list[Job] = []
@@ -203,7 +207,13 @@ class Service:
         self.offsets_client = Consumer({**self.kafka, "group.id": f"{s.group_id}.offsets"})
         self._assign_detectors(admin)
         self._catch_up_results(admin)
-        self.producer = Producer(
+        self.producer = self._transactional_producer()
+        self.plain_producer = Producer({**self.kafka, "enable.idempotence": True})
+
+    def _transactional_producer(self) -> Producer:
+        """A producer with our transactional id; starting it aborts what an earlier one left."""
+        s = self.settings
+        producer = Producer(
             {
                 **self.kafka,
                 "transactional.id": f"{s.instance}.{s.group_id}",
@@ -211,8 +221,24 @@ class Service:
                 "linger.ms": 5,
             }
         )
-        self.producer.init_transactions(30)
-        self.plain_producer = Producer({**self.kafka, "enable.idempotence": True})
+        _leader_retry(lambda: producer.init_transactions(30), "init_transactions")
+        return producer
+
+    def _replace_producer(self, err: KafkaError) -> None:
+        """After a fatal transactional error the producer is unusable: start a new one.
+
+        The open transaction (if any) is aborted by the new producer's init_transactions, and
+        the queued results are published again from the outbox, so nothing is lost or doubled.
+        """
+        self._fatal_errors += 1
+        if self._fatal_errors > 5:
+            raise KafkaException(err)
+        log.warning("fatal producer error; replacing the producer", error=str(err))
+        self.counters["producer_replaced"] += 1
+        with contextlib.suppress(Exception):
+            self.producer.purge()
+        self.producer = self._transactional_producer()
+        self._abort_pending = False
 
     def _assign_detectors(self, admin: AdminClient) -> None:
         since_ns = now_ns() - int(self.settings.lookback_s * NS_PER_S)
@@ -322,6 +348,8 @@ class Service:
         self._stop.set()
 
     def run(self) -> None:
+        if (url := self.settings.ledger_location()) is not None:
+            self.recorder = Recorder(Ledger(url), self.settings.instance)
         self._connect()
         log.info(
             "service started",
@@ -354,7 +382,10 @@ class Service:
                 consumer.close()
         for name in ("producer", "plain_producer"):
             if (producer := getattr(self, name, None)) is not None:
-                producer.flush(10)
+                try:
+                    producer.flush(10)
+                except KafkaException as exc:  # do not hide the error that stopped the loop
+                    log.warning("producer flush at stop failed", error=str(exc))
         log.info("service stopped", pending_jobs=len(self.jobs))
 
     def _poll_detectors(self) -> None:
@@ -497,6 +528,7 @@ class Service:
             except DecodeError as exc:
                 self._deadletter_alert(msg, exc)
                 continue
+            self.recorder.input(topic, partition, offset, "decoded", alert)
             try:
                 self._schedule(alert)
             except Exception as exc:  # a bug or a bad parameter: keep the message, say why
@@ -525,6 +557,7 @@ class Service:
         )
         if alert.role is Role.TEST and self.settings.test_alerts == "skip":
             logger.info("test alert skipped by policy")
+            self.recorder.input(ref.topic, ref.partition, ref.offset, "skipped:test", alert)
             self._finish_alert(PendingAlert(alert, 0))
             return
         if alert.alert_type is AlertType.RETRACTION:
@@ -535,6 +568,8 @@ class Service:
         duplicates = [s.label for s in specs if self._seen(s, alert)]
         if duplicates:
             logger.info("notice already processed; no second result", analyses=duplicates)
+            reason = f"already processed for {', '.join(duplicates)}"
+            self.recorder.input(ref.topic, ref.partition, ref.offset, "duplicate", alert, reason)
             self.counters["duplicate_notices"] += 1
             specs = [s for s in specs if s.label not in duplicates]
         if alert.time_ns is None or not specs:
@@ -700,7 +735,8 @@ class Service:
         inp = AnalysisInput(alert, job.window, events, job.params, complete, tuple(notes), livetime)
         error: str | None = None
         try:
-            outcome = spec(inp)
+            with measured(self.settings.measure_memory) as cost:
+                outcome = spec(inp)
             status = "COMPLETED" if complete else "INCOMPLETE"
             if outcome.insufficient_livetime:
                 status = "INSUFFICIENT_LIVETIME"
@@ -716,8 +752,30 @@ class Service:
                 traceback=traceback.format_exc(),
             )
         messages = self._result_messages(job, inp, outcome, status, error)
+        rid = str(self._result_id(job))
+        self.recorder.run(
+            result_id=rid,
+            analysis=spec.name,
+            version=spec.version,
+            handler_sha256=spec.source_sha256,
+            alert=alert,
+            window=job.window,
+            params_json=_json(job.params.model_dump(mode="json")),
+            params_sha256=params_sha256(job.params),
+            cost=cost,
+            result_status=status,
+            error=error,
+            livetime=livetime,
+            livetime_fraction=inp.livetime_fraction(),
+            events=events,
+            event_topic=self.settings.detector_topic,
+            parents=self.store.ancestry(eid for c in events.values() for eid in c.event_id),
+            supersedes=self._supersedes(job),
+            statistics=dict(outcome.statistics),
+            summary=outcome.summary,
+        )
         if status != "FAILED":
-            self._watch(job, str(self._result_id(job)))
+            self._watch(job, rid)
         if job.update:  # the alert's offset was committed with the first result
             ref = alert.ref
             self._transact(messages, ref.topic, ref.partition, alert_id=alert.alert_id)
@@ -729,6 +787,13 @@ class Service:
         if pending.jobs_left == 0:
             del self.pending[key]
             self._finish_alert(pending)
+
+    def _supersedes(self, job: Job) -> str | None:
+        """The result this one replaces: the last revision's, or the one a late update redoes."""
+        if job.update:
+            return job.supersedes
+        latest = self.index.latest(job.spec.name, job.alert.alert_id)
+        return latest.result_id if latest and latest.revision != job.alert.revision else None
 
     @staticmethod
     def _result_id(job: Job) -> uuid.UUID:
@@ -779,10 +844,7 @@ class Service:
             "excluded": excluded,
         }
         produced_at = format_utc(now_ns())
-        latest = self.index.latest(spec.name, alert.alert_id)
-        supersedes = latest.result_id if latest and latest.revision != alert.revision else None
-        if job.update:
-            supersedes = job.supersedes
+        supersedes = self._supersedes(job)
         headers = build_headers(
             rid=rid,
             sender=self.settings.instance,
@@ -873,6 +935,7 @@ class Service:
 
     def _deadletter_alert(self, msg: Message, exc: Exception, stage: str = "decode") -> None:
         topic, partition, offset = origin(msg)
+        self.recorder.input(topic, partition, offset, f"deadletter:{stage}", reason=str(exc))
         log.error(
             f"alert message failed at {stage}; sent to the dead-letter topic",
             topic=topic,
@@ -970,11 +1033,14 @@ class Service:
                 if item.offset is not None:
                     self.offsets.begin(item.topic, item.partition, item.offset)
                 if err.fatal():
-                    raise
+                    self._replace_producer(err)
+                    self._outbox_retry_at = time.monotonic() + 1.0
+                    return
                 self._transaction_failed(err)
                 return
             self.outbox.pop(0)
             self._outbox_failures = 0
+            self._fatal_errors = 0
             TRANSACTION_SECONDS.observe(took)
             self._published(item, took)
 
@@ -994,13 +1060,15 @@ class Service:
             self._abort_pending = False
         except KafkaException as exc:
             if exc.args[0].fatal():
-                raise
-            log.warning("abort did not finish; will resume it", error=str(exc.args[0]))
+                self._replace_producer(exc.args[0])
+            else:
+                log.warning("abort did not finish; will resume it", error=str(exc.args[0]))
         self._outbox_retry_at = time.monotonic() + min(5.0, 0.5 * 2**self._outbox_failures)
         self._outbox_failures += 1
 
     def _published(self, item: _Outgoing, took_s: float) -> None:
         """Account for messages whose transaction has committed."""
+        self._record_outputs(item)
         for out_topic, _, _, headers in item.messages:
             self.counters[f"published:{out_topic}"] += 1
             if out_topic.startswith(self.settings.result_topic_prefix):
@@ -1018,6 +1086,21 @@ class Service:
                 transaction_ms=round(took_s * 1000, 2),
             )
 
+    def _record_outputs(self, item: _Outgoing) -> None:
+        outputs: dict[str, list[tuple[str, str, int, int]]] = {}
+        supersedes: dict[str, str | None] = {}
+        for topic, partition, offset, headers in item.delivered:
+            h = dict(headers)
+            if "mmstream-analysis" not in h or "_id" not in h:
+                continue  # a dead letter
+            rid = str(uuid.UUID(bytes=h["_id"]))
+            kind = "result" if topic.startswith(self.settings.result_topic_prefix) else "notice"
+            outputs.setdefault(rid, []).append((kind, topic, partition, offset))
+            sup = h.get("mmstream-supersedes")
+            supersedes[rid] = sup.decode() if sup else None
+        for rid, outs in outputs.items():
+            self.recorder.published(rid, outs, supersedes[rid])
+
     def _guarded(self, call: str) -> contextlib.AbstractContextManager[None]:
         return self.watch.guard(call) if self.watch else contextlib.nullcontext()
 
@@ -1027,17 +1110,29 @@ class Service:
 
     def _transact_unguarded(self, item: _Outgoing) -> None:
         position = self.offsets.committable(item.topic, item.partition)
+        item.delivered = []
         self.producer.begin_transaction()
         for i, (out_topic, key, value, headers) in enumerate(item.messages):
             k = item.keys[i] if item.keys else key.encode()
+
+            def delivered(err: Any, msg: Message, h: list[tuple[str, bytes]] = headers) -> None:
+                if err is None:
+                    item.delivered.append((msg.topic() or "", msg.partition() or 0,
+                                           msg.offset() or 0, h))  # fmt: skip
+
             self.producer.produce(
-                out_topic, value=value, key=k, headers=as_produce_headers(headers)
+                out_topic,
+                value=value,
+                key=k,
+                headers=as_produce_headers(headers),
+                on_delivery=delivered,
             )
         if position is not None:
             offsets = [TopicPartition(item.topic, item.partition, position)]
             group = self.alert_consumer.consumer_group_metadata()
             self.producer.send_offsets_to_transaction(offsets, group, 10)
         _retrying(partial(self.producer.commit_transaction, 10), attempts=3)
+        self.producer.poll(0)  # serve the delivery reports: the ledger wants the offsets
 
 
 @dataclass
@@ -1050,6 +1145,7 @@ class _Outgoing:
     offset: int | None
     keys: list[Any] | None = None
     alert_id: str | None = None
+    delivered: list[tuple[str, int, int, list[tuple[str, bytes]]]] = field(default_factory=list)
 
 
 def _leader_retry(call: Callable[[], Any], what: str, attempts: int = 20) -> Any:

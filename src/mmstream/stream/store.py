@@ -7,6 +7,7 @@ window query costs two binary searches. Events older than the retention are evic
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,8 @@ class EventStore:
         self._detectors: dict[str, _DetectorBuffer] = {}
         self._status: dict[str, StatusLog] = {}
         self.gaps = SequenceGaps()
+        # derived-from ids of the events that have them (for the ledger's lineage)
+        self._parents: dict[str, tuple[int, tuple[str, ...]]] = {}
 
     def add(self, event: DetectorEvent, partition: int, offset: int) -> Gap | None:
         """Buffer one event; returns the hole in its source's sequence it revealed, if any."""
@@ -79,6 +82,8 @@ class EventStore:
         )
         if len(buf.rows) >= _FLUSH_ROWS:
             self._flush(buf)
+        if event.derived_from:
+            self._parents[event.event_id] = (event.time_ns, tuple(event.derived_from))
         return self.gaps.add(event.detector, event.source, event.seq, event.time_ns)
 
     def advance_watermark(self, detector: str, time_ns: int) -> None:
@@ -96,6 +101,24 @@ class EventStore:
         if log is None:
             return None
         return log.livetime(detector, window, max_gap_ns, self.gaps.excluded(detector, window))
+
+    def parents_of(self, event_id: str) -> tuple[str, ...]:
+        """The ids this event was derived from (empty if none, or unknown)."""
+        entry = self._parents.get(event_id)
+        return entry[1] if entry else ()
+
+    def ancestry(self, event_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """Derived-from edges reachable from these events, as far down as the store knows."""
+        edges: dict[str, tuple[str, ...]] = {}
+        frontier = [str(e) for e in event_ids]
+        while frontier:
+            nxt: list[str] = []
+            for eid in frontier:
+                if eid not in edges and (parents := self.parents_of(eid)):
+                    edges[eid] = parents
+                    nxt.extend(parents)
+            frontier = nxt
+        return edges
 
     def watermark(self, detector: str) -> int | None:
         buf = self._detectors.get(detector)
@@ -132,6 +155,7 @@ class EventStore:
         for log in self._status.values():
             log.evict(cutoff)
         self.gaps.evict(cutoff)
+        self._parents = {k: v for k, v in self._parents.items() if v[0] >= cutoff}
         if dropped:
             self.covered_from_ns = max(self.covered_from_ns or cutoff, cutoff)
         return dropped

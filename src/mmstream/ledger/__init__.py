@@ -1,0 +1,1 @@
+"""The provenance ledger: SQLite by default, PostgreSQL by URL."""

@@ -1,0 +1,236 @@
+"""The ledger: what was consumed, run and published, kept in SQLite or PostgreSQL.
+
+Kafka stays the source of truth for results; the ledger is the searchable record of how
+each one was made. Every write is idempotent (keyed by result id or Kafka position), so a
+re-run after a crash rewrites the same rows instead of adding new ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from mmstream.ledger import schema
+
+
+@dataclass
+class RunRecord:
+    """One analysis run, as the ledger keeps it (``runs`` table)."""
+
+    result_id: str
+    run_tag: str
+    analysis: str
+    version: str
+    alert_id: str
+    revision: str
+    alert_topic: str | None
+    alert_partition: int | None
+    alert_offset: int | None
+    params_json: str
+    params_sha256: str
+    mmstream_version: str
+    git_commit: str | None
+    handler_sha256: str
+    host: str
+    started_at: str
+    ended_at: str | None
+    cpu_s: float | None
+    peak_memory_bytes: int | None
+    status: str
+    result_status: str | None
+    error: str | None
+    window_start_ns: int | None
+    window_end_ns: int | None
+    livetime_fraction: float | None
+    supersedes: str | None
+    statistics_json: str | None
+    summary: str | None
+
+
+@dataclass(frozen=True)
+class UsedEvent:
+    event_id: str
+    detector: str
+    topic: str
+    partition: int
+    offset: int
+    time_ns: int
+
+
+def sqlite_url(directory: Path) -> str:
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'ledger.sqlite3'}"
+
+
+def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Ledger:
+    """Write and query the ledger at ``url`` (``sqlite:///file`` or ``postgresql+psycopg://``)."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        self.url = url
+        self.engine: Engine
+        if url.startswith("sqlite"):
+            # several processes may share one file: wait for locks instead of failing
+            self.engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_wal)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+        schema.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ writes
+    def _insert(
+        self,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        *,
+        key: Sequence[str],
+        replace: bool = False,
+    ) -> None:
+        """Insert rows; where the ``key`` columns exist already, keep (or ``replace``) the row."""
+        if not rows:
+            return
+        dialect = self.engine.dialect.name
+        ins = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+        if replace:
+            cols = [c for c in rows[0] if c not in key]
+            stmt = ins.on_conflict_do_update(
+                index_elements=list(key), set_={c: ins.excluded[c] for c in cols}
+            )
+        else:
+            stmt = ins.on_conflict_do_nothing(index_elements=list(key))
+        with self.engine.begin() as conn:
+            conn.execute(stmt, list(rows))
+
+    def record_input(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        *,
+        status: str,
+        received_at: str,
+        alert_id: str | None = None,
+        revision: str | None = None,
+        fmt: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        row = dict(topic=topic, partition=partition, offset=offset, alert_id=alert_id,
+                   revision=revision, format=fmt, status=status, reason=reason,
+                   received_at=received_at)  # fmt: skip
+        self._insert(schema.inputs, [row], key=("topic", "partition", "offset"), replace=True)
+
+    def record_run(
+        self,
+        run: RunRecord,
+        excluded: Iterable[tuple[str, int, int, str]] = (),
+        events: Iterable[UsedEvent] = (),
+        parents: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Write (or rewrite) a run with its excluded intervals, the events it used and their
+        derived-from edges."""
+        self._insert(schema.runs, [asdict(run)], key=("result_id",), replace=True)
+        with self.engine.begin() as conn:
+            for table in (schema.excluded, schema.run_events):
+                conn.execute(table.delete().where(table.c.result_id == run.result_id))
+            ex = [dict(result_id=run.result_id, detector=d, start_ns=a, end_ns=b, reason=r)
+                  for d, a, b, r in excluded]  # fmt: skip
+            if ex:
+                conn.execute(schema.excluded.insert(), ex)
+            used = [dict(result_id=run.result_id, **asdict(e)) for e in events]
+            if used:
+                conn.execute(schema.run_events.insert(), used)
+        edges = [dict(event_id=c, parent_id=p) for c, p in parents]
+        self._insert(schema.event_parents, edges, key=("event_id", "parent_id"))
+
+    def record_outputs(self, result_id: str, outputs: Iterable[tuple[str, str, int, int]]) -> None:
+        rows = [dict(result_id=result_id, kind=k, topic=t, partition=p, offset=o)
+                for k, t, p, o in outputs]  # fmt: skip
+        self._insert(schema.outputs, rows, key=("topic", "partition", "offset"))
+
+    def set_status(self, result_id: str, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(schema.runs)
+                .where(schema.runs.c.result_id == result_id)
+                .values(status=status)
+            )
+
+    # ----------------------------------------------------------------- queries
+    def run(self, result_id: str) -> dict[str, Any] | None:
+        """The run that made ``result_id`` (a unique prefix of it is enough)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(schema.runs).where(schema.runs.c.result_id.startswith(result_id)).limit(2)
+            ).mappings().all()  # fmt: skip
+        return dict(rows[0]) if len(rows) == 1 else None
+
+    def _rows(self, table: Table, column: str, value: Any) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(table).where(table.c[column] == value)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def excluded(self, result_id: str) -> list[dict[str, Any]]:
+        return self._rows(schema.excluded, "result_id", result_id)
+
+    def outputs(self, result_id: str) -> list[dict[str, Any]]:
+        return self._rows(schema.outputs, "result_id", result_id)
+
+    def events(self, result_id: str) -> list[dict[str, Any]]:
+        return self._rows(schema.run_events, "result_id", result_id)
+
+    def inputs_of(self, alert_id: str) -> list[dict[str, Any]]:
+        return self._rows(schema.inputs, "alert_id", alert_id)
+
+    def runs_of_alert(self, alert_id: str) -> list[dict[str, Any]]:
+        return self._rows(schema.runs, "alert_id", alert_id)
+
+    def runs_tagged(self, run_tag: str) -> list[dict[str, Any]]:
+        return self._rows(schema.runs, "run_tag", run_tag)
+
+    def ancestors(self, event_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Each event's parents, walking down level by level (one indexed query per level)."""
+        edges: dict[str, list[str]] = {}
+        frontier = set(event_ids)
+        t = schema.event_parents
+        with self.engine.connect() as conn:
+            while frontier:
+                rows = conn.execute(select(t.c.event_id, t.c.parent_id)
+                                    .where(t.c.event_id.in_(sorted(frontier)))).all()  # fmt: skip
+                frontier = set()
+                for child, parent in rows:
+                    if parent not in edges.get(child, []):
+                        edges.setdefault(child, []).append(parent)
+                        if parent not in edges:
+                            frontier.add(parent)
+        return edges
+
+    def results_using(self, event_id: str) -> list[dict[str, Any]]:
+        """Every run that used this event or any event derived from it (walking up)."""
+        t, re, r = schema.event_parents, schema.run_events, schema.runs
+        seen, frontier = {event_id}, {event_id}
+        with self.engine.connect() as conn:
+            while frontier:
+                rows = conn.execute(select(t.c.event_id).where(t.c.parent_id.in_(sorted(frontier))))
+                frontier = {c for (c,) in rows} - seen
+                seen |= frontier
+            ids = conn.execute(
+                select(re.c.result_id).where(re.c.event_id.in_(sorted(seen))).distinct()
+            ).scalars().all()  # fmt: skip
+            runs = conn.execute(select(r).where(r.c.result_id.in_(ids))).mappings().all()
+        return [dict(x) for x in runs]

@@ -1,0 +1,158 @@
+"""What the service tells the ledger, and how a run's cost is measured.
+
+The ledger is a record, not a gate: a failed ledger write is logged and counted, and the
+service goes on (results are already safe in Kafka, and a re-run rewrites the same rows).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import Counter
+
+from mmstream import __version__
+from mmstream.ledger.store import Ledger, RunRecord, UsedEvent
+from mmstream.model import Alert, EventColumns, Livetime, Window
+from mmstream.ops.logging import get_logger
+from mmstream.provenance.headers import git_commit
+from mmstream.times import format_utc, now_ns
+
+log = get_logger("mmstream.ledger")
+LEDGER_ERRORS = Counter("mmstream_ledger_errors_total", "Ledger writes that failed")
+
+
+@dataclass
+class Cost:
+    """Wall-clock span, CPU time and peak Python-heap memory (numpy included) of one run."""
+
+    started_at: str = ""
+    ended_at: str = ""
+    cpu_s: float = 0.0
+    peak_memory_bytes: int = 0
+
+
+@contextmanager
+def measured(track_memory: bool = True) -> Iterator[Cost]:
+    cost = Cost(started_at=format_utc(now_ns()))
+    cpu0 = time.process_time()
+    tracing = track_memory and not tracemalloc.is_tracing()
+    if tracing:
+        tracemalloc.start()
+    try:
+        yield cost
+    finally:
+        if tracing:
+            cost.peak_memory_bytes = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        cost.cpu_s = time.process_time() - cpu0
+        cost.ended_at = format_utc(now_ns())
+
+
+class Recorder:
+    """Writes inputs, runs and outputs to the ledger; never raises."""
+
+    def __init__(self, ledger: Ledger | None, run_tag: str) -> None:
+        self.ledger = ledger
+        self.run_tag = run_tag
+        self.host = os.uname().nodename
+
+    def _safely(self, what: str, write: Callable[[Ledger], None]) -> None:
+        if self.ledger is None:
+            return
+        try:
+            write(self.ledger)
+        except Exception as exc:
+            LEDGER_ERRORS.inc()
+            log.error("ledger write failed", what=what, error=str(exc))
+
+    def input(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        status: str,
+        alert: Alert | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self._safely("input", lambda lg: lg.record_input(
+            topic, partition, offset, status=status, received_at=format_utc(now_ns()),
+            alert_id=alert.alert_id if alert else None,
+            revision=alert.revision if alert else None,
+            fmt=alert.ref.format if alert else None, reason=reason))  # fmt: skip
+
+    def run(
+        self,
+        *,
+        result_id: str,
+        analysis: str,
+        version: str,
+        handler_sha256: str,
+        alert: Alert,
+        window: Window,
+        params_json: str,
+        params_sha256: str,
+        cost: Cost,
+        result_status: str,
+        error: str | None,
+        livetime: dict[str, Livetime | None],
+        livetime_fraction: float | None,
+        events: dict[str, EventColumns],
+        event_topic: Callable[[str], str],
+        parents: dict[str, tuple[str, ...]],
+        supersedes: str | None,
+        statistics: dict[str, Any],
+        summary: str,
+    ) -> None:
+        ref = alert.ref
+        record = RunRecord(
+            result_id=result_id, run_tag=self.run_tag, analysis=analysis, version=version,
+            alert_id=alert.alert_id, revision=alert.revision, alert_topic=ref.topic,
+            alert_partition=ref.partition, alert_offset=ref.offset, params_json=params_json,
+            params_sha256=params_sha256, mmstream_version=__version__, git_commit=git_commit(),
+            handler_sha256=handler_sha256, host=self.host, started_at=cost.started_at,
+            ended_at=cost.ended_at, cpu_s=cost.cpu_s, peak_memory_bytes=cost.peak_memory_bytes,
+            status="pending", result_status=result_status, error=error,
+            window_start_ns=window.start_ns, window_end_ns=window.end_ns,
+            livetime_fraction=livetime_fraction, supersedes=supersedes,
+            statistics_json=json.dumps(statistics, sort_keys=True), summary=summary,
+        )  # fmt: skip
+        excluded = [
+            (d, e.start_ns, e.end_ns, e.reason)
+            for d, lt in sorted(livetime.items())
+            if lt is not None
+            for e in lt.excluded
+        ]
+        used = [
+            UsedEvent(str(eid), d, event_topic(d), int(p), int(o), int(t))
+            for d, cols in events.items()
+            for eid, p, o, t in zip(
+                cols.event_id, cols.partition, cols.offset, cols.time_ns, strict=True
+            )
+        ]
+        edges = [(child, parent) for child, ps in parents.items() for parent in ps]
+        self._safely("run", lambda lg: lg.record_run(record, excluded, used, edges))
+
+    def published(
+        self, result_id: str, outputs: list[tuple[str, str, int, int]], supersedes: str | None
+    ) -> None:
+        """The run's messages are committed: record where they are, settle statuses."""
+
+        def write(lg: Ledger) -> None:
+            lg.record_outputs(result_id, outputs)
+            run = lg.run(result_id)
+            result_status = run["result_status"] if run else None
+            status = {"FAILED": "failed", "RETRACTED": "retracted"}.get(
+                result_status or "", "completed"
+            )
+            lg.set_status(result_id, status)
+            if supersedes:
+                lg.set_status(supersedes, "retracted" if status == "retracted" else "superseded")
+
+        self._safely("published", write)
