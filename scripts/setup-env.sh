@@ -7,12 +7,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+# The test suite also wants a PostgreSQL server to start (the ledger's shared backend).
+if [[ "${MMSTREAM_TEST_PACKAGES:-}" == 1 ]]; then
+  command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null \
+    || need_apt+=(postgresql)
+fi
 if ((${#need_apt[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     echo "[setup] installing ${need_apt[*]} with apt-get"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
-    echo "[setup] missing: ${need_apt[*]} (needed to run the local Kafka broker); install them and retry" >&2
+    echo "[setup] missing: ${need_apt[*]} (Debian packages for the local Kafka broker and the tests); install them and retry" >&2
     exit 1
   fi
 fi

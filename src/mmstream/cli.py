@@ -77,6 +77,53 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ledger(args: argparse.Namespace) -> Any:
+    from mmstream.errors import ConfigError
+    from mmstream.ledger.store import Ledger
+
+    url = args.ledger or _settings(args).ledger_location()
+    if url is None:
+        raise ConfigError("the ledger is off in this configuration (ledger = false)")
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise ConfigError(f"no ledger at {url}: has mmstream run with this configuration?")
+    return Ledger(url)
+
+
+def _provenance(args: argparse.Namespace) -> int:
+    import json
+
+    from mmstream.provenance.prov import to_prov_json
+    from mmstream.provenance.report import gather, render_text
+
+    found = gather(_ledger(args), args.result_id)
+    if found is None:
+        print(f"mmstream: no result {args.result_id!r} in the ledger (or the prefix is "
+              "ambiguous)", file=sys.stderr)  # fmt: skip
+        return 1
+    if args.format == "prov-json":
+        print(json.dumps(to_prov_json(found), indent=2, sort_keys=True))
+    else:
+        print(render_text(found, max_events=args.max_events), end="")
+    return 0
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    from mmstream.provenance.report import lineage_rows
+
+    ledger = _ledger(args)
+    rows = lineage_rows(ledger, args.ident)
+    if not rows:
+        print(f"mmstream: nothing in the ledger used {args.ident!r}", file=sys.stderr)
+        return 1
+    for r in rows:
+        outs = ", ".join(f"{o['topic']}[{o['partition']}]@{o['offset']}"
+                         for o in ledger.outputs(r["result_id"]))  # fmt: skip
+        print(f"{r['result_id']}  {r['status']:<10} {r['result_status'] or '-':<22} "
+              f"{r['analysis']}@{r['version']}  {r['alert_id']} rev {r['revision']}  "
+              f"{outs or 'unpublished'}")  # fmt: skip
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from mmstream.broker.local import LocalKafka
     from mmstream.demo import run_demo
@@ -121,6 +168,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         if name == "run":
             p.add_argument("--pretty", action="store_true", help="human-readable logs, not JSON")
+
+    for name, func, text in (
+        ("provenance", _provenance, "how a result was made (from the ledger)"),
+        ("lineage", _lineage, "every result that used an alert or a detector event"),
+    ):
+        p = sub.add_parser(name, help=text)
+        if name == "provenance":
+            p.add_argument("result_id", help="result id (a unique prefix is enough)")
+            p.add_argument("--format", choices=["text", "prov-json"], default="text")
+            p.add_argument("--max-events", type=int, default=20, help="events listed in text")
+        else:
+            p.add_argument("ident", metavar="ALERT_OR_EVENT_ID")
+        p.add_argument("--config", type=Path, default=None, help="TOML settings file")
+        p.add_argument("--ledger", help="ledger database URL (default: from the settings)")
+        p.set_defaults(func=func)
 
     d = sub.add_parser("demo", help="run the end-to-end demo on the local broker")
     d.add_argument("--bootstrap", help="use this Kafka instead of the local broker")

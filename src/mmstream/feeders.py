@@ -83,6 +83,7 @@ def with_injections(
             e.sigma_deg,
             e.energy_gev,
             e.derived_from,
+            e.source,
         )
         for seq, e in enumerate(merged)
     ]

@@ -98,3 +98,23 @@ def test_stray_bytes_after_a_datum_are_refused() -> None:
     data = encode_event(DetectorEvent("ev-1", "icecube", 7, 1, 1.0, 2.0, 0.5))
     with pytest.raises(DecodeError, match="stray bytes"):
         decode_event(data + b"\x00\x01")
+
+
+def test_container_bytes_depend_only_on_schema_and_records() -> None:
+    """Results must be byte-identical when re-made: no random sync marker."""
+    import io
+
+    import fastavro
+
+    from mmstream.formats.avro import load_schema, read_container, write_container
+
+    schema = load_schema("igwn_alert.avsc")
+    _, (record,) = read_container(igwn_alert("S1", time_ns=10**18, ra_deg=1.0, dec_deg=2.0))
+    first = write_container(schema, [record])
+    assert write_container(schema, [record]) == first
+    # Avro maps keep insertion order: the same map built in another order, the same bytes
+    one = write_container(schema, [{**record, "urls": {"gracedb": "g", "gcn": "n"}}])
+    assert write_container(schema, [{**record, "urls": {"gcn": "n", "gracedb": "g"}}]) == one
+    other = write_container(schema, [{**record, "superevent_id": "S2"}])
+    assert other != first
+    assert [r["superevent_id"] for r in fastavro.reader(io.BytesIO(other))] == ["S2"]

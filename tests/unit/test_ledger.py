@@ -56,7 +56,11 @@ def test_run_with_intervals_events_and_outputs_reads_back(ledger: Ledger) -> Non
 
     run = ledger.run(rid)
     assert run is not None
-    assert (run["alert_offset"], run["params_sha256"], run["git_commit"]) == (7, "ab" * 32, "c0ffee")
+    assert (run["alert_offset"], run["params_sha256"], run["git_commit"]) == (
+        7,
+        "ab" * 32,
+        "c0ffee",
+    )
     assert [(e["start_ns"], e["end_ns"], e["reason"]) for e in ledger.excluded(rid)] == [
         (11, 13, "power cut")
     ]

@@ -10,6 +10,7 @@ Two framings are used on purpose:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from functools import cache
@@ -53,9 +54,28 @@ def schema_fingerprint(parsed: dict[str, Any]) -> bytes:
 
 
 def write_container(parsed: dict[str, Any], records: list[dict[str, Any]]) -> bytes:
+    """An Avro container file whose bytes depend only on the schema and the records.
+
+    The 16-byte sync marker is normally random; ours is a digest of the encoded records,
+    so the same result is the same bytes however often it is made (replays, restarts).
+    Avro maps keep insertion order, so keys are sorted first: equal records, equal bytes.
+    """
+    records = [_canonical(r) for r in records]
+    body = io.BytesIO()
+    for record in records:
+        fastavro.schemaless_writer(body, parsed, record)
+    marker = hashlib.blake2b(body.getvalue(), digest_size=16).digest()
     buf = io.BytesIO()
-    fastavro.writer(buf, parsed, records, codec="null")
+    fastavro.writer(buf, parsed, records, codec="null", sync_marker=marker)
     return buf.getvalue()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
 
 
 def read_container(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:

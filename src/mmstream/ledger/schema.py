@@ -75,6 +75,7 @@ runs = Table(
     Column("summary", Text),
     Index("ix_runs_alert", "alert_id", "analysis"),
     Index("ix_runs_tag", "run_tag"),
+    Index("ix_runs_supersedes", "supersedes"),
 )
 
 excluded = Table(

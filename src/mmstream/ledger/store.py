@@ -200,6 +200,9 @@ class Ledger:
     def runs_of_alert(self, alert_id: str) -> list[dict[str, Any]]:
         return self._rows(schema.runs, "alert_id", alert_id)
 
+    def superseded_by(self, result_id: str) -> list[dict[str, Any]]:
+        return self._rows(schema.runs, "supersedes", result_id)
+
     def runs_tagged(self, run_tag: str) -> list[dict[str, Any]]:
         return self._rows(schema.runs, "run_tag", run_tag)
 

@@ -139,6 +139,32 @@ class Recorder:
         edges = [(child, parent) for child, ps in parents.items() for parent in ps]
         self._safely("run", lambda lg: lg.record_run(record, excluded, used, edges))
 
+    def retraction(
+        self,
+        *,
+        result_id: str,
+        analysis: str,
+        version: str,
+        handler_sha256: str,
+        alert: Alert,
+        params_json: str,
+        params_sha256: str,
+        supersedes: str | None,
+    ) -> None:
+        """A RETRACTED result: no window, no events; it retracts the result it supersedes."""
+        ref, at = alert.ref, format_utc(now_ns())
+        record = RunRecord(
+            result_id=result_id, run_tag=self.run_tag, analysis=analysis, version=version,
+            alert_id=alert.alert_id, revision=alert.revision, alert_topic=ref.topic,
+            alert_partition=ref.partition, alert_offset=ref.offset, params_json=params_json,
+            params_sha256=params_sha256, mmstream_version=__version__, git_commit=git_commit(),
+            handler_sha256=handler_sha256, host=self.host, started_at=at, ended_at=at,
+            cpu_s=None, peak_memory_bytes=None, status="pending", result_status="RETRACTED",
+            error=None, window_start_ns=None, window_end_ns=None, livetime_fraction=None,
+            supersedes=supersedes, statistics_json="{}", summary=f"{alert.alert_id} retracted",
+        )  # fmt: skip
+        self._safely("retraction", lambda lg: lg.record_run(record))
+
     def published(
         self, result_id: str, outputs: list[tuple[str, str, int, int]], supersedes: str | None
     ) -> None:

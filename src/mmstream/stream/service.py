@@ -66,6 +66,7 @@ from mmstream.stream.watchdog import StallWatch, exit_process, restart_process
 from mmstream.stream.watermarks import Watermarks
 from mmstream.times import format_utc, now_ns, parse_utc_ns
 
+PRODUCED_AT = "mmstream-produced-at"
 log = get_logger("mmstream.service")
 _LEADER_ERRORS = frozenset(
     {
@@ -670,6 +671,17 @@ class Service:
         supersedes = latest.result_id if latest else None
         if supersedes:
             headers.append(("mmstream-supersedes", supersedes.encode()))
+        params_json = _json(self._params[spec.name].model_dump(mode="json"))
+        self.recorder.retraction(
+            result_id=str(rid),
+            analysis=spec.name,
+            version=spec.version,
+            handler_sha256=spec.source_sha256,
+            alert=alert,
+            params_json=params_json,
+            params_sha256=params_sha256(self._params[spec.name]),
+            supersedes=supersedes,
+        )
         record: dict[str, Any] = {
             "result_id": str(rid),
             "analysis": spec.name,
@@ -694,8 +706,8 @@ class Service:
             "notes": [],
             "error": None,
             "details_json": "{}",
-            "parameters_json": _json(self._params[spec.name].model_dump(mode="json")),
-            "provenance": {k: v.decode() for k, v in headers if k.startswith("mmstream-")},
+            "parameters_json": params_json,
+            "provenance": _payload_provenance(headers),
             "supersedes": supersedes,
             "excluded": [],
         }
@@ -855,7 +867,7 @@ class Service:
             window=window,
             produced_at=produced_at,
         )
-        provenance = {k: v.decode() for k, v in headers if k.startswith("mmstream-")}
+        provenance = _payload_provenance(headers)
         record: dict[str, Any] = {
             "result_id": str(rid),
             "analysis": spec.name,
@@ -1146,6 +1158,12 @@ class _Outgoing:
     keys: list[Any] | None = None
     alert_id: str | None = None
     delivered: list[tuple[str, int, int, list[tuple[str, bytes]]]] = field(default_factory=list)
+
+
+def _payload_provenance(headers: list[tuple[str, bytes]]) -> dict[str, str]:
+    """The provenance headers as the payload repeats them, without the publication time:
+    the same inputs and code must give byte-identical payloads (the time is in the header)."""
+    return {k: v.decode() for k, v in headers if k.startswith("mmstream-") and k != PRODUCED_AT}
 
 
 def _leader_retry(call: Callable[[], Any], what: str, attempts: int = 20) -> Any:
