@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local/share/mmstream")
     ledger: bool = True
     ledger_url: str | None = None
+    archive: bool = True  # every consumed message, byte-exact, under data_dir/archive
     measure_memory: bool = True  # peak memory of each run (tracemalloc: slows handlers a little)
     late_events: Literal["count", "rerun"] = "count"
     late_watch_s: float = 3600.0
@@ -103,6 +104,9 @@ class Settings(BaseSettings):
 
     def result_topic(self, analysis: str) -> str:
         return f"{self.result_topic_prefix}{analysis}"
+
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
 
     def ledger_location(self) -> str | None:
         """The ledger's database URL, or None when the ledger is off."""

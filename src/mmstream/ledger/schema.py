@@ -38,6 +38,7 @@ inputs = Table(
     Column("status", String(32), nullable=False),  # decoded / deadletter / duplicate / skipped
     Column("reason", Text),
     Column("received_at", String(40), nullable=False),
+    Column("archive", Text),  # the raw-archive file holding the message
     UniqueConstraint("topic", "partition", "offset", name="uq_inputs_position"),
     Index("ix_inputs_alert", "alert_id"),
 )

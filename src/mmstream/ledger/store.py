@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event, select, update
+from sqlalchemy import Engine, Table, create_engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mmstream.ledger import schema
@@ -101,17 +101,19 @@ class Ledger:
         *,
         key: Sequence[str],
         replace: bool = False,
+        keep: Sequence[str] = (),
     ) -> None:
-        """Insert rows; where the ``key`` columns exist already, keep (or ``replace``) the row."""
+        """Insert rows; where the ``key`` columns exist already, keep (or ``replace``) the row;
+        when replacing, a NULL never overwrites the ``keep`` columns."""
         if not rows:
             return
         dialect = self.engine.dialect.name
         ins = (postgresql if dialect == "postgresql" else sqlite).insert(table)
         if replace:
             cols = [c for c in rows[0] if c not in key]
-            stmt = ins.on_conflict_do_update(
-                index_elements=list(key), set_={c: ins.excluded[c] for c in cols}
-            )
+            new = {c: ins.excluded[c] for c in cols}
+            new |= {c: func.coalesce(ins.excluded[c], table.c[c]) for c in keep}
+            stmt = ins.on_conflict_do_update(index_elements=list(key), set_=new)
         else:
             stmt = ins.on_conflict_do_nothing(index_elements=list(key))
         with self.engine.begin() as conn:
@@ -129,11 +131,13 @@ class Ledger:
         revision: str | None = None,
         fmt: str | None = None,
         reason: str | None = None,
+        archive: str | None = None,
     ) -> None:
         row = dict(topic=topic, partition=partition, offset=offset, alert_id=alert_id,
                    revision=revision, format=fmt, status=status, reason=reason,
-                   received_at=received_at)  # fmt: skip
-        self._insert(schema.inputs, [row], key=("topic", "partition", "offset"), replace=True)
+                   received_at=received_at, archive=archive)  # fmt: skip
+        self._insert(schema.inputs, [row], key=("topic", "partition", "offset"), replace=True,
+                     keep=("archive",))  # fmt: skip
 
     def record_run(
         self,

@@ -80,9 +80,11 @@ class Recorder:
         status: str,
         alert: Alert | None = None,
         reason: str | None = None,
+        archive: str | None = None,
     ) -> None:
         self._safely("input", lambda lg: lg.record_input(
             topic, partition, offset, status=status, received_at=format_utc(now_ns()),
+            archive=archive,
             alert_id=alert.alert_id if alert else None,
             revision=alert.revision if alert else None,
             fmt=alert.ref.format if alert else None, reason=reason))  # fmt: skip

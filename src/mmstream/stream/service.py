@@ -54,6 +54,7 @@ from mmstream.ops.metrics import (
     TRANSACTION_SECONDS,
 )
 from mmstream.provenance.headers import build_headers, code_string, headers_dict, result_id
+from mmstream.stream.archive import ARCHIVE_ERRORS, RawArchive
 from mmstream.stream.deadletter import deadletter_headers
 from mmstream.stream.gaps import Gap
 from mmstream.stream.messages import as_produce_headers, headers_of, origin
@@ -123,6 +124,8 @@ class Service:
         )
         self.watch: StallWatch | None = None
         self.recorder = Recorder(None, settings.instance)
+        self.archive: RawArchive | None = None
+        self._archive_flushed = 0.0
         self.registry = registry
         self.kafka = settings.kafka_config()
         self._stop = threading.Event()
@@ -351,6 +354,8 @@ class Service:
     def run(self) -> None:
         if (url := self.settings.ledger_location()) is not None:
             self.recorder = Recorder(Ledger(url), self.settings.instance)
+        if self.settings.archive:
+            self.archive = RawArchive(self.settings.archive_dir(), self.settings.instance)
         self._connect()
         log.info(
             "service started",
@@ -369,15 +374,29 @@ class Service:
                 self._run_ready_jobs()
                 self._rerun_late()
                 self._flush_outbox()
+                if time.monotonic() - self._archive_flushed > 1.0:
+                    self._flush_archive()
                 if time.monotonic() - last_evict > 60:
                     self.store.evict(now_ns())
                     last_evict = time.monotonic()
         finally:
             self._close()
 
+    def _flush_archive(self) -> None:
+        self._archive_flushed = time.monotonic()
+        if self.archive is not None:
+            try:
+                self.archive.flush()
+            except Exception as exc:
+                ARCHIVE_ERRORS.inc()
+                log.error("archive flush failed", error=str(exc))
+
     def _close(self) -> None:
         if self.watch is not None:
             self.watch.close()
+        if self.archive is not None:
+            with contextlib.suppress(Exception):
+                self.archive.close()
         for name in ("alert_consumer", "detector_consumer", "offsets_client", "results_consumer"):
             if (consumer := getattr(self, name, None)) is not None:
                 consumer.close()
@@ -395,30 +414,36 @@ class Service:
             if msg.error() is not None:
                 self._consumer_error(msg)
                 continue
-            try:
-                topic, partition, offset = origin(msg)
-                if topic.endswith(".status"):
-                    status = decode_status(msg.value() or b"")
-                    self.store.add_status(status)
-                    latest = heartbeats.get(status.detector, status.time_ns)
-                    heartbeats[status.detector] = max(latest, status.time_ns)
-                    continue
-                self.watermarks.read(topic, partition, offset)
-                events = decode_events(msg.value() or b"")
-            except DecodeError as exc:
-                self._deadletter_detector(msg, exc)
-                continue
-            for event in events:
-                if (gap := self.store.add(event, partition, offset)) is not None:
-                    self._data_gap(gap)
-                if self.closed and event.time_ns <= self._late_horizon_ns:
-                    self._late_event(event)
-            self.counters["detector_events"] += len(events)
-            MESSAGES_CONSUMED.labels(topic).inc()
+            self.handle_detector(msg, heartbeats)
         for detector, time_ns in heartbeats.items():
             self._heartbeat(detector, time_ns)
         for detector, time_ns in self.watermarks.confirmed():
             self.store.advance_watermark(detector, time_ns)
+
+    def handle_detector(self, msg: Message, heartbeats: dict[str, int]) -> None:
+        """Store one detector event or status message (live, or replayed); a status message's
+        time goes into ``heartbeats`` (latest per detector) for the watermark."""
+        self._archived(msg)
+        try:
+            topic, partition, offset = origin(msg)
+            if topic.endswith(".status"):
+                status = decode_status(msg.value() or b"")
+                self.store.add_status(status)
+                latest = heartbeats.get(status.detector, status.time_ns)
+                heartbeats[status.detector] = max(latest, status.time_ns)
+                return
+            self.watermarks.read(topic, partition, offset)
+            events = decode_events(msg.value() or b"")
+        except DecodeError as exc:
+            self._deadletter_detector(msg, exc)
+            return
+        for event in events:
+            if (gap := self.store.add(event, partition, offset)) is not None:
+                self._data_gap(gap)
+            if self.closed and event.time_ns <= self._late_horizon_ns:
+                self._late_event(event)
+        self.counters["detector_events"] += len(events)
+        MESSAGES_CONSUMED.labels(topic).inc()
 
     def _late_event(self, event: DetectorEvent) -> None:
         """An event inside a window whose result is out: count it, and mark it for a re-run."""
@@ -519,24 +544,40 @@ class Service:
             if msg.error() is not None:
                 self._consumer_error(msg)
                 continue
-            self.counters["alerts_consumed"] += 1
-            MESSAGES_CONSUMED.labels(msg.topic()).inc()
-            topic, partition, offset = origin(msg)
-            self.offsets.begin(topic, partition, offset)
-            try:
-                alert = decode_alert(topic, partition, offset, msg.value(), self.settings.routes)
-                validate_alert(alert, now_ns())
-            except DecodeError as exc:
-                self._deadletter_alert(msg, exc)
-                continue
-            self.recorder.input(topic, partition, offset, "decoded", alert)
-            try:
-                self._schedule(alert)
-            except Exception as exc:  # a bug or a bad parameter: keep the message, say why
-                log.exception("alert could not be scheduled", topic=topic, offset=offset)
-                self.pending.pop((topic, partition, offset), None)
-                self.jobs = [j for j in self.jobs if j.alert is not alert]
-                self._deadletter_alert(msg, exc, stage="processing")
+            self.handle_alert(msg, now_ns())
+
+    def handle_alert(self, msg: Message, received_ns: int) -> None:
+        """Decode, validate and schedule one alert message (live, or replayed)."""
+        self.counters["alerts_consumed"] += 1
+        MESSAGES_CONSUMED.labels(msg.topic()).inc()
+        topic, partition, offset = origin(msg)
+        stored = self._archived(msg)
+        self.offsets.begin(topic, partition, offset)
+        try:
+            alert = decode_alert(topic, partition, offset, msg.value(), self.settings.routes)
+            validate_alert(alert, received_ns)
+        except DecodeError as exc:
+            self._deadletter_alert(msg, exc, archive=stored)
+            return
+        self.recorder.input(topic, partition, offset, "decoded", alert, archive=stored)
+        try:
+            self._schedule(alert)
+        except Exception as exc:  # a bug or a bad parameter: keep the message, say why
+            log.exception("alert could not be scheduled", topic=topic, offset=offset)
+            self.pending.pop((topic, partition, offset), None)
+            self.jobs = [j for j in self.jobs if j.alert is not alert]
+            self._deadletter_alert(msg, exc, stage="processing", archive=stored)
+
+    def _archived(self, msg: Message) -> str | None:
+        """Keep the raw message in the archive; where it went (None when archiving is off)."""
+        if self.archive is None:
+            return None
+        try:
+            return str(self.archive.append(msg))
+        except Exception as exc:  # the archive is a record: a full disk must not stop alerts
+            ARCHIVE_ERRORS.inc()
+            log.error("archive write failed", topic=msg.topic(), error=str(exc))
+            return None
 
     def _consumer_error(self, msg: Message) -> None:
         err = msg.error()
@@ -945,9 +986,13 @@ class Service:
             alert_id=pending.alert.alert_id,
         )
 
-    def _deadletter_alert(self, msg: Message, exc: Exception, stage: str = "decode") -> None:
+    def _deadletter_alert(
+        self, msg: Message, exc: Exception, stage: str = "decode", archive: str | None = None
+    ) -> None:
         topic, partition, offset = origin(msg)
-        self.recorder.input(topic, partition, offset, f"deadletter:{stage}", reason=str(exc))
+        self.recorder.input(
+            topic, partition, offset, f"deadletter:{stage}", reason=str(exc), archive=archive
+        )
         log.error(
             f"alert message failed at {stage}; sent to the dead-letter topic",
             topic=topic,
@@ -1030,6 +1075,8 @@ class Service:
             item = self.outbox[0]
             if item.offset is not None:
                 self.offsets.finish(item.topic, item.partition, item.offset)
+            if item.offset is not None:
+                self._flush_archive()  # an alert is in the archive before its offset commits
             try:
                 if self._abort_pending:
                     # An abort that timed out must be resumed before anything else:
