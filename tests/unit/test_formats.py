@@ -118,3 +118,27 @@ def test_container_bytes_depend_only_on_schema_and_records() -> None:
     other = write_container(schema, [{**record, "superevent_id": "S2"}])
     assert other != first
     assert [r["superevent_id"] for r in fastavro.reader(io.BytesIO(other))] == ["S2"]
+
+
+def test_container_bytes_do_not_depend_on_the_process_hash_seed() -> None:
+    """fastavro orders some schema keys by set iteration; our header must not vary with it."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, sys; from mmstream.formats.avro import load_schema, write_container;"
+        "sys.stdout.write(hashlib.sha256(write_container(load_schema('result.avsc'), []))"
+        ".hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(1, 6)
+    }
+    assert len(digests) == 1, digests

@@ -59,8 +59,11 @@ def write_container(parsed: dict[str, Any], records: list[dict[str, Any]]) -> by
     The 16-byte sync marker is normally random; ours is a digest of the encoded records,
     so the same result is the same bytes however often it is made (replays, restarts).
     Avro maps keep insertion order, so keys are sorted first: equal records, equal bytes.
+    The schema in the header is written with sorted keys too: fastavro's parsed schemas
+    order some keys by set iteration, which changes with each process's hash seed.
     """
     records = [_canonical(r) for r in records]
+    parsed = _canonical_schema(parsed)
     body = io.BytesIO()
     for record in records:
         fastavro.schemaless_writer(body, parsed, record)
@@ -68,6 +71,16 @@ def write_container(parsed: dict[str, Any], records: list[dict[str, Any]]) -> by
     buf = io.BytesIO()
     fastavro.writer(buf, parsed, records, codec="null", sync_marker=marker)
     return buf.getvalue()
+
+
+_CANONICAL_SCHEMAS: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def _canonical_schema(parsed: dict[str, Any]) -> dict[str, Any]:
+    entry = _CANONICAL_SCHEMAS.get(id(parsed))
+    if entry is None or entry[0] is not parsed:
+        entry = _CANONICAL_SCHEMAS[id(parsed)] = (parsed, _canonical(parsed))
+    return entry[1]
 
 
 def _canonical(value: Any) -> Any:

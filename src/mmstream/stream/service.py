@@ -1153,7 +1153,7 @@ class Service:
             if "mmstream-analysis" not in h or "_id" not in h:
                 continue  # a dead letter
             rid = str(uuid.UUID(bytes=h["_id"]))
-            kind = "result" if topic.startswith(self.settings.result_topic_prefix) else "notice"
+            kind = "notice" if h.get("_format") == b"json" else "result"
             outputs.setdefault(rid, []).append((kind, topic, partition, offset))
             sup = h.get("mmstream-supersedes")
             supersedes[rid] = sup.decode() if sup else None

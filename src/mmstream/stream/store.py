@@ -50,6 +50,7 @@ class _DetectorBuffer:
     cols: _Columns = field(default_factory=_Columns)
     rows: list[tuple[str, int, float, float, float, float, int, int]] = field(default_factory=list)
     watermark_ns: int | None = None
+    newest_ns: int | None = None
 
 
 class EventStore:
@@ -67,6 +68,9 @@ class EventStore:
     def add(self, event: DetectorEvent, partition: int, offset: int) -> Gap | None:
         """Buffer one event; returns the hole in its source's sequence it revealed, if any."""
         buf = self._detectors.setdefault(event.detector, _DetectorBuffer())
+        buf.newest_ns = (
+            event.time_ns if buf.newest_ns is None else max(buf.newest_ns, event.time_ns)
+        )
         energy = np.nan if event.energy_gev is None else event.energy_gev
         buf.rows.append(
             (
@@ -119,6 +123,11 @@ class EventStore:
                     nxt.extend(parents)
             frontier = nxt
         return edges
+
+    def newest_ns(self, detector: str) -> int | None:
+        """The latest event time seen for ``detector`` (None before its first event)."""
+        buf = self._detectors.get(detector)
+        return None if buf is None else buf.newest_ns
 
     def watermark(self, detector: str) -> int | None:
         buf = self._detectors.get(detector)
