@@ -7,10 +7,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
-# The test suite also wants a PostgreSQL server to start (the ledger's shared backend).
+# The test suite also wants a PostgreSQL server to start (the ledger's shared backend)
 if [[ "${MMSTREAM_TEST_PACKAGES:-}" == 1 ]]; then
   command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null \
     || need_apt+=(postgresql)
+  # and a headless browser for the dashboard test
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fi
 if ((${#need_apt[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then

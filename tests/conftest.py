@@ -20,9 +20,11 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Services started by tests (threads and subprocesses) keep their ledger out of $HOME."""
+    """Services started by tests (threads and subprocesses) keep their ledger and archive out
+    of $HOME, and their HTTP servers off the default port."""
     mp = pytest.MonkeyPatch()
     mp.setenv("MMSTREAM_DATA_DIR", str(tmp_path_factory.mktemp("mmstream-data")))
+    mp.setenv("MMSTREAM_HTTP_PORT", "0")  # any free port: many services run side by side
     yield
     mp.undo()
 

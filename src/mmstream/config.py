@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local/share/mmstream")
     ledger: bool = True
     ledger_url: str | None = None
+    # Metrics, health and the dashboard on one HTTP port (None: off; 0: any free port).
+    http_host: str = "127.0.0.1"
+    http_port: int | None = 8321
     archive: bool = True  # every consumed message, byte-exact, under data_dir/archive
     measure_memory: bool = True  # peak memory of each run (tracemalloc: slows handlers a little)
     late_events: Literal["count", "rerun"] = "count"

@@ -129,7 +129,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     assert set(chaos) == set(reference)
     for rid, (rec,) in chaos.items():
         ref_rec = reference[rid][0]
-        assert rec == ref_rec, (
-            f"result {rid} differs from the uninterrupted run:\n"
-            f"{decode_result(rec)}\n{decode_result(ref_rec)}"
-        )
+        if rec != ref_rec:
+            a, b = decode_result(rec), decode_result(ref_rec)
+            moved = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+            raise AssertionError(f"result {rid} differs from the uninterrupted run: {moved}")

@@ -135,8 +135,13 @@ class LocalKafka:
         ports: tuple[int, int] | None = None,
         voters: str | None = None,
         cluster_id: str | None = None,
+        scram_users: dict[str, str] | None = None,
     ) -> None:
-        """``ports``, ``voters`` and ``cluster_id`` make this node one of a cluster (cluster.py)."""
+        """``ports``, ``voters`` and ``cluster_id`` make this node one of a cluster (cluster.py).
+
+        ``scram_users`` (name -> password) adds a SASL_PLAINTEXT listener with SCRAM-SHA-256
+        and SCRAM-SHA-512 on ``sasl_port``, with these users' credentials (tests of secure
+        client settings; the PLAINTEXT listener stays for everything else)."""
         self.directory = (directory or default_broker_dir()).resolve()
         self.version = version
         self.extra_properties = dict(extra_properties or {})
@@ -144,6 +149,8 @@ class LocalKafka:
         self.ports = ports
         self.voters = voters
         self.cluster_id = cluster_id
+        self.scram_users = dict(scram_users or {})
+        self.sasl_port: int | None = None
 
     @property
     def log_path(self) -> Path:
@@ -199,6 +206,18 @@ class LocalKafka:
                 "share.coordinator.state.topic.replication.factor": "1",
                 "share.coordinator.state.topic.min.isr": "1",
             }
+        if self.scram_users:
+            self.sasl_port = self.sasl_port or free_port()
+            sasl = f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}"
+            login = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            props["listeners"] += f",{sasl}"
+            props["advertised.listeners"] += f",{sasl}"
+            props["listener.security.protocol.map"] += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+            props |= {
+                "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512",
+                "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config": login,
+                "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": login,
+            }
         props.update(self.extra_properties)
         path = self.directory / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
@@ -218,6 +237,9 @@ class LocalKafka:
             "-c",
             str(config),
         ]
+        for name, password in self.scram_users.items():
+            for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+                cmd += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise BrokerError(f"formatting Kafka storage failed:\n{proc.stdout}{proc.stderr}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES_CONSUMED = Counter(
     "mmstream_messages_consumed_total", "Messages consumed, by topic", ["topic"]
@@ -31,4 +31,51 @@ TRANSACTION_SECONDS = Histogram(
     "mmstream_publish_transaction_seconds",
     "Time to publish one alert's results with its offset in a Kafka transaction",
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
+)
+MESSAGES_PRODUCED = Counter(
+    "mmstream_messages_produced_total", "Messages published (committed), by topic", ["topic"]
+)
+CONSUMER_LAG = Gauge(
+    "mmstream_consumer_lag_messages",
+    "Messages not yet consumed, by topic and partition (alert and detector partitions)",
+    ["topic", "partition"],
+)
+ALERT_TO_RESULT_SECONDS = Histogram(
+    "mmstream_alert_to_result_seconds",
+    "From an alert's arrival to its result's publication, by analysis",
+    ["analysis"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+ANALYSIS_CPU_SECONDS = Histogram(
+    "mmstream_analysis_cpu_seconds",
+    "CPU time of one analysis run, by analysis",
+    ["analysis"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60),
+)
+ANALYSIS_PEAK_MEMORY_BYTES = Gauge(
+    "mmstream_analysis_peak_memory_bytes",
+    "Peak Python-heap memory (numpy included) of the last run, by analysis",
+    ["analysis"],
+)
+WINDOWS_WAITING = Gauge(
+    "mmstream_windows_waiting", "Analysis jobs waiting for their window to close"
+)
+WATERMARK_DELAY_SECONDS = Gauge(
+    "mmstream_detector_watermark_delay_seconds",
+    "Wall-clock now minus the detector's watermark (event time known complete)",
+    ["detector"],
+)
+DETECTOR_LIVE = Gauge(
+    "mmstream_detector_live", "1 if the detector's last status was GOOD, else 0", ["detector"]
+)
+DETECTOR_LIVETIME_FRACTION = Gauge(
+    "mmstream_detector_livetime_fraction",
+    "Livetime fraction of the latest analysis window, by detector",
+    ["detector"],
+)
+TRANSACTION_ABORTS = Counter(
+    "mmstream_transaction_aborts_total", "Kafka transactions aborted (and retried)"
+)
+BROKER_UP = Gauge(
+    "mmstream_broker_up", "1 while the last broker round trip (end offsets) succeeded"
 )

@@ -36,7 +36,7 @@ from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel
 
 from mmstream.analyses.registry import AnalysisInput, AnalysisSpec, Outcome, Registry, params_sha256
-from mmstream.config import Settings
+from mmstream.config import SECRET_KAFKA_KEYS, Settings
 from mmstream.errors import DecodeError, MmstreamError
 from mmstream.formats.detector import decode_events, decode_status
 from mmstream.formats.results import encode_result
@@ -44,22 +44,37 @@ from mmstream.formats.router import decode_alert
 from mmstream.formats.validate import validate_alert
 from mmstream.ledger.store import Ledger
 from mmstream.model import NS_PER_S, Alert, AlertType, DetectorEvent, Role, Window
-from mmstream.ops.logging import get_logger
+from mmstream.ops.logging import get_logger, redacted, register_secrets
 from mmstream.ops.metrics import (
+    ALERT_TO_RESULT_SECONDS,
+    ANALYSIS_CPU_SECONDS,
+    ANALYSIS_PEAK_MEMORY_BYTES,
+    BROKER_UP,
+    CONSUMER_LAG,
     DATA_GAP_EVENTS,
     DEADLETTERS,
+    DETECTOR_LIVE,
+    DETECTOR_LIVETIME_FRACTION,
     LATE_EVENTS,
     MESSAGES_CONSUMED,
+    MESSAGES_PRODUCED,
     RESULTS_PUBLISHED,
+    TRANSACTION_ABORTS,
     TRANSACTION_SECONDS,
+    WATERMARK_DELAY_SECONDS,
+    WINDOWS_WAITING,
 )
+from mmstream.ops.server import Health, OpsServer
+from mmstream.ops.state import DashboardState, ResultView
 from mmstream.provenance.headers import build_headers, code_string, headers_dict, result_id
+from mmstream.provenance.report import gather, render_text
 from mmstream.stream.archive import ARCHIVE_ERRORS, RawArchive
+from mmstream.stream.connection import check_connection
 from mmstream.stream.deadletter import deadletter_headers
 from mmstream.stream.gaps import Gap
 from mmstream.stream.messages import as_produce_headers, headers_of, origin
 from mmstream.stream.offsets import OffsetTracker
-from mmstream.stream.recording import Recorder, measured
+from mmstream.stream.recording import Cost, Recorder, measured
 from mmstream.stream.results_index import ResultsIndex
 from mmstream.stream.store import EventStore
 from mmstream.stream.topics import ensure_topics
@@ -126,8 +141,15 @@ class Service:
         self.recorder = Recorder(None, settings.instance)
         self.archive: RawArchive | None = None
         self._archive_flushed = 0.0
+        self.board = DashboardState(list(settings.detectors))
+        self.http: OpsServer | None = None
+        self._arrivals: dict[tuple[str, int, int], float] = {}
+        self._last_turn = time.monotonic()
+        self._gauges_at = 0.0
+        self._broker_up = False
         self.registry = registry
         self.kafka = settings.kafka_config()
+        register_secrets(v for k, v in self.kafka.items() if k in SECRET_KAFKA_KEYS)
         self._stop = threading.Event()
         self.ready = threading.Event()
         self.store = EventStore(retention_ns=int(settings.lookback_s * NS_PER_S))
@@ -182,6 +204,7 @@ class Service:
     def _connect(self) -> None:
         s = self.settings
         self._check_no_loop()
+        check_connection(self.kafka)
         admin = AdminClient(self.kafka)
         if s.create_topics:
             ensure_topics(admin, self.topics_needed())
@@ -356,18 +379,23 @@ class Service:
             self.recorder = Recorder(Ledger(url), self.settings.instance)
         if self.settings.archive:
             self.archive = RawArchive(self.settings.archive_dir(), self.settings.instance)
+        self._start_http()
         self._connect()
         log.info(
             "service started",
             instance=self.settings.instance,
             analyses=[s.label for s in self._enabled()],
             alert_topics=list(self.settings.alert_topics),
+            kafka=redacted(self.kafka),
         )
         self.watch = StallWatch(self.settings.stall_limit_s, self.on_stall)
         self.ready.set()
         last_evict = time.monotonic()
         try:
             while not self._stop.is_set():
+                self._last_turn = time.monotonic()
+                if self._last_turn - self._gauges_at > 5.0:
+                    self._update_gauges()
                 self._poll_detectors()
                 self._poll_results()
                 self._poll_alerts()
@@ -382,6 +410,72 @@ class Service:
         finally:
             self._close()
 
+    def _start_http(self) -> None:
+        s = self.settings
+        if s.http_port is None:
+            return
+        ledger = self.recorder.ledger
+
+        def provenance(rid: str) -> str | None:
+            found = gather(ledger, rid) if ledger is not None else None
+            return None if found is None else render_text(found)
+
+        try:
+            self.http = OpsServer(s.http_host, s.http_port, self.board,
+                                  Health(self._alive, self._is_ready), provenance)  # fmt: skip
+        except OSError as exc:  # alerts matter more than the dashboard: say so, go on
+            log.error("dashboard and metrics NOT served: cannot listen",
+                      host=s.http_host, port=s.http_port, error=str(exc))  # fmt: skip
+            return
+        self.http.start()
+        log.info("dashboard and metrics", address=self.http.address)
+
+    def _alive(self) -> tuple[bool, str]:
+        idle = time.monotonic() - self._last_turn
+        limit = self.settings.stall_limit_s
+        return idle < limit, f"service loop last turned {idle:.1f} s ago (limit {limit:g} s)"
+
+    def _is_ready(self) -> tuple[bool, str]:
+        if not self.ready.is_set():
+            return False, "starting: connecting, rebuilding the detector store"
+        if not self._broker_up:
+            return False, "broker unreachable"
+        idle = time.monotonic() - self._last_turn
+        if idle > 10:
+            return False, f"not consuming: loop idle {idle:.0f} s"
+        return True, "consuming"
+
+    def _update_gauges(self) -> None:
+        """Lag, watermark delays, waiting windows: every few seconds, from an idle client."""
+        self._gauges_at = time.monotonic()
+        WINDOWS_WAITING.set(len(self.jobs))
+        now = now_ns()
+        for d in self.settings.detectors:
+            mark = self.store.watermark(d)
+            self.board.watermark(d, mark)
+            if mark is not None:
+                WATERMARK_DELAY_SECONDS.labels(d).set((now - mark) / NS_PER_S)
+        try:
+            parts = list(self.alert_consumer.assignment())
+            parts += list(self.detector_consumer.assignment())
+            for tp, pos in zip(parts, self._positions(parts), strict=True):
+                high = self._end_offset(tp.topic, tp.partition)
+                if pos >= 0:
+                    CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - pos))
+            self._broker_up = True
+        except KafkaException as exc:
+            self._broker_up = False
+            log.warning("broker round trip failed", error=str(exc))
+        BROKER_UP.set(1 if self._broker_up else 0)
+
+    def _positions(self, parts: list[TopicPartition]) -> list[int]:
+        alert = set(self.alert_consumer.assignment())
+        out = []
+        for tp in parts:
+            consumer = self.alert_consumer if tp in alert else self.detector_consumer
+            out.append(consumer.position([tp])[0].offset)
+        return out
+
     def _flush_archive(self) -> None:
         self._archive_flushed = time.monotonic()
         if self.archive is not None:
@@ -394,6 +488,8 @@ class Service:
     def _close(self) -> None:
         if self.watch is not None:
             self.watch.close()
+        if self.http is not None:
+            self.http.stop()
         if self.archive is not None:
             with contextlib.suppress(Exception):
                 self.archive.close()
@@ -429,6 +525,8 @@ class Service:
             if topic.endswith(".status"):
                 status = decode_status(msg.value() or b"")
                 self.store.add_status(status)
+                self.board.detector_status(status.detector, status.state, status.reason)
+                DETECTOR_LIVE.labels(status.detector).set(1 if status.state == "GOOD" else 0)
                 latest = heartbeats.get(status.detector, status.time_ns)
                 heartbeats[status.detector] = max(latest, status.time_ns)
                 return
@@ -444,6 +542,8 @@ class Service:
                 self._late_event(event)
         self.counters["detector_events"] += len(events)
         MESSAGES_CONSUMED.labels(topic).inc()
+        if events:
+            self.board.detector_events(events[0].detector, len(events))
 
     def _late_event(self, event: DetectorEvent) -> None:
         """An event inside a window whose result is out: count it, and mark it for a re-run."""
@@ -552,6 +652,7 @@ class Service:
         MESSAGES_CONSUMED.labels(msg.topic()).inc()
         topic, partition, offset = origin(msg)
         stored = self._archived(msg)
+        self._arrivals[(topic, partition, offset)] = time.monotonic()
         self.offsets.begin(topic, partition, offset)
         try:
             alert = decode_alert(topic, partition, offset, msg.value(), self.settings.routes)
@@ -560,6 +661,7 @@ class Service:
             self._deadletter_alert(msg, exc, archive=stored)
             return
         self.recorder.input(topic, partition, offset, "decoded", alert, archive=stored)
+        self.board.alert_seen(alert, "decoded")
         try:
             self._schedule(alert)
         except Exception as exc:  # a bug or a bad parameter: keep the message, say why
@@ -806,6 +908,7 @@ class Service:
             )
         messages = self._result_messages(job, inp, outcome, status, error)
         rid = str(self._result_id(job))
+        self._observe_run(job, inp, outcome, status, rid, cost)
         self.recorder.run(
             result_id=rid,
             analysis=spec.name,
@@ -840,6 +943,33 @@ class Service:
         if pending.jobs_left == 0:
             del self.pending[key]
             self._finish_alert(pending)
+
+    def _observe_run(
+        self, job: Job, inp: AnalysisInput[Any], outcome: Outcome, status: str, rid: str,
+        cost: Cost,
+    ) -> None:  # fmt: skip
+        """Metrics and the dashboard's view of one run."""
+        ANALYSIS_CPU_SECONDS.labels(job.spec.name).observe(cost.cpu_s)
+        ANALYSIS_PEAK_MEMORY_BYTES.labels(job.spec.name).set(cost.peak_memory_bytes)
+        for d, lt in inp.livetime.items():
+            if lt is not None:
+                DETECTOR_LIVETIME_FRACTION.labels(d).set(lt.fraction)
+        hits = {e.event_id for e in outcome.events}
+        shown = [
+            (float(ra), float(dec), str(eid) in hits)
+            for cols in inp.events.values()
+            for eid, ra, dec in zip(cols.event_id, cols.ra_deg, cols.dec_deg, strict=True)
+        ][:5000]
+        excluded = tuple(
+            (d, format_utc(e.start_ns), format_utc(e.end_ns) + f": {e.reason}")
+            for d, lt in sorted(inp.livetime.items()) if lt is not None for e in lt.excluded
+        )  # fmt: skip
+        self.board.result_made(
+            job.alert.alert_id,
+            ResultView(rid, job.spec.label, job.alert.revision, status, outcome.summary,
+                       dict(outcome.statistics), inp.livetime_fraction(), excluded,
+                       tuple(shown)),
+        )  # fmt: skip
 
     def _supersedes(self, job: Job) -> str | None:
         """The result this one replaces: the last revision's, or the one a late update redoes."""
@@ -1105,6 +1235,7 @@ class Service:
 
     def _transaction_failed(self, err: KafkaError) -> None:
         """Abort the open transaction (or remember to) and back off before the next try."""
+        TRANSACTION_ABORTS.inc()
         self.counters["transaction_aborts"] += 1
         log.warning(
             "transaction failed; will retry",
@@ -1128,12 +1259,25 @@ class Service:
     def _published(self, item: _Outgoing, took_s: float) -> None:
         """Account for messages whose transaction has committed."""
         self._record_outputs(item)
+        arrived = (
+            self._arrivals.pop((item.topic, item.partition, item.offset), None)
+            if item.offset is not None
+            else None
+        )
         for out_topic, _, _, headers in item.messages:
             self.counters[f"published:{out_topic}"] += 1
+            MESSAGES_PRODUCED.labels(out_topic).inc()
             if out_topic.startswith(self.settings.result_topic_prefix):
-                self.index.record(dict(headers))
-                analysis = dict(headers).get("mmstream-analysis", b"").decode()
+                h = dict(headers)
+                self.index.record(h)
+                analysis = h.get("mmstream-analysis", b"").decode()
                 RESULTS_PUBLISHED.labels(analysis, "published").inc()
+                if arrived is not None:
+                    ALERT_TO_RESULT_SECONDS.labels(analysis.split("@")[0]).observe(
+                        time.monotonic() - arrived
+                    )
+                if item.alert_id is not None and "_id" in h:
+                    self.board.result_published(item.alert_id, str(uuid.UUID(bytes=h["_id"])))
         if item.messages and item.alert_id is not None:
             log.info(
                 "results published",
