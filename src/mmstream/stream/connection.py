@@ -53,6 +53,7 @@ def check_connection(kafka: dict[str, Any], timeout: float = 30.0) -> None:
             return
         except KafkaException as exc:
             errors.append(exc.args[0])
+        admin.poll(0.1)  # serves error_cb: authentication failures arrive there
         for err in errors:
             if err.code() in _FATAL:
                 raise ConfigError(
