@@ -187,7 +187,7 @@ def _demo(args: argparse.Namespace) -> int:
             f"[demo] local Kafka {info.kafka_version} at {bootstrap} "
             f"(ready in {time.monotonic() - t0:.1f} s; stop it with `mmstream broker stop`)"
         )
-    run_demo(bootstrap, timeout=args.timeout)
+    run_demo(bootstrap, timeout=args.timeout, serve=not args.exit)
     return 0
 
 
@@ -255,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the end-to-end demo on the local broker")
     d.add_argument("--bootstrap", help="use this Kafka instead of the local broker")
     d.add_argument("--timeout", type=float, default=120.0)
+    d.add_argument("--exit", action="store_true",
+                   help="exit after the results instead of serving the dashboard")  # fmt: skip
     d.set_defaults(func=_demo)
     return ap
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 import uuid
@@ -35,8 +36,12 @@ def run_demo(
     ra: float = 120.0,
     dec: float = -30.0,
     rate_hz: float = 0.02,
+    serve: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run the whole chain once on ``bootstrap``; print and return the results for the alert."""
+    """Run the whole chain once on ``bootstrap``; print and return the results for the alert.
+
+    With ``serve``, the service (and its dashboard) keeps running until Ctrl-C or SIGTERM.
+    """
     t_start = time.monotonic()
     run = uuid.uuid4().hex[:6]
     settings = load_settings(
@@ -53,6 +58,7 @@ def run_demo(
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the service did not start (see the error above)")
     print(f"[demo] service running with {[s.label for s in registry]} on {bootstrap}")
+    dashboard = service.http.address if service.http is not None else None
 
     t_alert = now_ns() - 600 * NS_PER_S
     superevent = f"MS{run}"
@@ -87,12 +93,22 @@ def run_demo(
     )
     try:
         results = collect_results(settings, registry, superevent, timeout)
+        for value, headers in results:
+            print_result(value, headers)
+        print(f"[demo] done in {time.monotonic() - t_start:.1f} s")
+        if serve and dashboard is not None:
+            print(f"[demo] dashboard at {dashboard} (this alert: {dashboard}alert/{superevent});"
+                  " metrics at /metrics. Ctrl-C stops the service.", flush=True)  # fmt: skip
+            stop = threading.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+            while not stop.wait(0.5) and thread.is_alive():
+                pass
+        elif serve:
+            print("[demo] the dashboard is not served (its port is taken; see the log above)")
     finally:
         service.stop()
         thread.join(30)
-    for value, headers in results:
-        print_result(value, headers)
-    print(f"[demo] done in {time.monotonic() - t_start:.1f} s")
     return [decode_result(v) for v, _ in results]
 
 

@@ -33,7 +33,7 @@ def mmstream(
 
 
 def test_demo_prints_a_result_naming_the_planted_event(kafka_bootstrap: str) -> None:
-    proc = mmstream("demo", "--bootstrap", kafka_bootstrap)
+    proc = mmstream("demo", "--bootstrap", kafka_bootstrap, "--exit")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     planted = next(w for w in out.split() if w.startswith("icecube-planted-"))
