@@ -150,8 +150,10 @@ def igwn_alert(
     alert_type: str = "PRELIMINARY",
     far_hz: float = 1e-9,
     created_ns: int | None = None,
+    skymap_fits: bytes | None = None,
 ) -> bytes:
-    """An IGWN-format alert (Avro container, one record) with a multi-order Gaussian sky map."""
+    """An IGWN-format alert (Avro container, one record) with a multi-order Gaussian sky map,
+    or with ``skymap_fits`` (e.g. a real LVK multi-order map) instead."""
     created = created_ns if created_ns is not None else now_ns()
     event = None
     if alert_type != "RETRACTION":
@@ -173,7 +175,7 @@ def igwn_alert(
             "classification": {"BNS": 0.9, "Terrestrial": 0.1},
             "duration": None,
             "central_frequency": None,
-            "skymap": write_fits_bytes(skymap),
+            "skymap": skymap_fits if skymap_fits is not None else write_fits_bytes(skymap),
         }
     record = {
         "alert_type": alert_type,

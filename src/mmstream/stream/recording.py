@@ -6,6 +6,7 @@ service goes on (results are already safe in Kafka, and a re-run rewrites the sa
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import time
@@ -55,13 +56,20 @@ def measured(track_memory: bool = True) -> Iterator[Cost]:
         cost.ended_at = format_utc(now_ns())
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (some containers)
+        return str(os.getuid())
+
+
 class Recorder:
     """Writes inputs, runs and outputs to the ledger; never raises."""
 
     def __init__(self, ledger: Ledger | None, run_tag: str) -> None:
         self.ledger = ledger
         self.run_tag = run_tag
-        self.host = os.uname().nodename
+        self.host = f"{_user()}@{os.uname().nodename}"  # by whom, where
 
     def _safely(self, what: str, write: Callable[[Ledger], None]) -> None:
         if self.ledger is None:

@@ -1,0 +1,143 @@
+"""Ingest throughput: the same Avro detector events on the same topic, read three ways.
+
+- the limit: a bare confluent-kafka consume loop, fastavro decode into numpy columns;
+- mmstream: the live service's own detector path (``Service._poll_detectors``) into its store;
+- Quix Streams (peer): ``quix_ingest.py``, run in the peers' environment by ``suite.py``.
+
+Each figure is events per second of wall time from the first message to the last, and events
+per CPU-second of the process (librdkafka's threads included): "per core".
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import fastavro
+import numpy as np
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from mmstream.analyses.registry import Registry
+from mmstream.config import load_settings
+from mmstream.feeders import background_events
+from mmstream.formats.avro import load_schema
+from mmstream.formats.detector import encode_batch, encode_event
+from mmstream.model import NS_PER_S
+from mmstream.stream.service import Service
+from mmstream.stream.topics import ensure_topics
+from mmstream.times import now_ns
+
+
+@dataclass
+class Rate:
+    events: int
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def per_s(self) -> float:
+        return self.events / self.wall_s
+
+    @property
+    def per_cpu_s(self) -> float:
+        return self.events / self.cpu_s
+
+
+def produce_dataset(bootstrap: str, detector: str, n: int, batch: int) -> str:
+    """A fresh topic with ``n`` events, one per message (batch=1) or ``batch`` per message."""
+    topic = f"detector.{detector}.events"
+    ensure_topics(AdminClient({"bootstrap.servers": bootstrap}), [topic])
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
+                         "compression.type": "lz4", "batch.size": 1_000_000})  # fmt: skip
+    end = now_ns()
+    chunk = 100_000
+    for start in range(0, n, chunk):
+        size = min(chunk, n - start)
+        span = end - 3600 * NS_PER_S
+        events = background_events(detector, span, end, size / 3600, seed=start, first_seq=start)
+        events = events[:size]
+        if batch == 1:
+            values = [encode_event(e) for e in events]
+        else:
+            values = [encode_batch(detector, events[i:i + batch])
+                      for i in range(0, len(events), batch)]  # fmt: skip
+        for v in values:
+            while True:
+                try:
+                    producer.produce(topic, v, key=detector.encode())
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        producer.flush(120)
+    return topic
+
+
+def _consumer(bootstrap: str, topic: str) -> Consumer:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+                  "enable.auto.commit": False, "fetch.max.bytes": 52428800})  # fmt: skip
+    c.assign([TopicPartition(topic, 0, 0)])
+    return c
+
+
+def bare_loop(bootstrap: str, topic: str, n: int) -> Rate:
+    """The limit: consume, strip the single-object header, fastavro-decode into columns."""
+    event_schema = load_schema("detector_event.avsc")
+    batch_schema = load_schema("detector_batch.avsc")
+    cols = {k: np.empty(n, dtype=t) for k, t in
+            (("time_ns", np.int64), ("ra", np.float64), ("dec", np.float64),
+             ("sigma", np.float64), ("seq", np.int64))}  # fmt: skip
+    ids: list[str] = []
+    consumer = _consumer(bootstrap, topic)
+    got = first = 0
+    t0 = cpu0 = 0.0
+    read = fastavro.schemaless_reader
+    while got < n:
+        msgs = consumer.consume(1000, 1.0)
+        if not msgs:
+            continue
+        if got and not first:  # timing starts after the first batch, as for mmstream
+            first, t0, cpu0 = got, time.perf_counter(), time.process_time()
+        for m in msgs:
+            data = m.value()
+            body = io.BytesIO(data[10:])
+            rec: dict[str, Any] = read(body, event_schema, None)  # type: ignore[assignment]
+            records = [rec] if "event_id" in rec else None
+            if records is None:  # a batch message
+                body.seek(0)
+                records = read(body, batch_schema, None)["events"]  # type: ignore[index]
+            for r in records:
+                i = got
+                cols["time_ns"][i] = r["time_ns"]
+                cols["ra"][i] = r["ra_deg"]
+                cols["dec"][i] = r["dec_deg"]
+                cols["sigma"][i] = r["sigma_deg"]
+                cols["seq"][i] = r["seq"]
+                ids.append(r["event_id"])
+                got += 1
+    rate = Rate(got - first, time.perf_counter() - t0, time.process_time() - cpu0)
+    consumer.close()
+    return rate
+
+
+def mmstream_path(bootstrap: str, topic: str, detector: str, n: int) -> Rate:
+    """The live service's detector loop, unchanged, on an assigned consumer."""
+    settings = load_settings(kafka={"bootstrap.servers": bootstrap}, detectors=(detector,),
+                             http_port=None, ledger=False, archive=False,
+                             lookback_s=10 * 86400.0)  # fmt: skip
+    service = Service(settings, Registry([]))
+    service.detector_consumer = _consumer(bootstrap, topic)
+    service.offsets_client = service.detector_consumer
+    while service.counters["detector_events"] == 0:
+        service._poll_detectors()
+    first = service.counters["detector_events"]
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    while service.counters["detector_events"] < n:
+        service._poll_detectors()
+    rate = Rate(service.counters["detector_events"] - first, time.perf_counter() - t0,
+                time.process_time() - cpu0)  # fmt: skip
+    service.detector_consumer.close()
+    return rate

@@ -1,0 +1,47 @@
+"""The peer: a Quix Streams application reading the same topic, decoding each message with
+mmstream's decoder into mmstream's EventStore. Run by suite.py with the peers' Python (its own
+environment: quixstreams pins its own confluent-kafka); prints one JSON line with the rate."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+
+from quixstreams import Application
+
+from mmstream.formats.detector import decode_events
+from mmstream.stream.store import EventStore
+
+
+def main(bootstrap: str, topic_name: str, n: int) -> None:
+    store = EventStore(retention_ns=10 * 86400 * 10**9)
+    app = Application(broker_address=bootstrap, consumer_group=f"quix-{uuid.uuid4().hex[:8]}",
+                      auto_offset_reset="earliest")  # fmt: skip
+    topic = app.topic(topic_name, value_deserializer="bytes")
+    sdf = app.dataframe(topic)
+    state = {"got": 0, "first": 0, "t0": 0.0, "cpu0": 0.0, "offset": 0}
+
+    def ingest(value: bytes) -> None:
+        events = decode_events(value)
+        for e in events:
+            store.add(e, 0, state["offset"])
+        state["offset"] += 1
+        if state["got"] == 0:
+            state["t0"], state["cpu0"] = time.perf_counter(), time.process_time()
+            state["first"] = len(events)
+        state["got"] += len(events)
+        if state["got"] >= n:
+            state["t1"], state["cpu1"] = time.perf_counter(), time.process_time()
+            app.stop()
+
+    sdf.update(ingest)
+    app.run()
+    events = state["got"] - state["first"]
+    print(json.dumps({"events": events, "wall_s": state["t1"] - state["t0"],
+                      "cpu_s": state["cpu1"] - state["cpu0"]}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))

@@ -1,0 +1,168 @@
+"""Run every benchmark against a real local Kafka and write the table (BENCHMARKS.md).
+
+    python -m benchmarks.suite [--events 1000000] [--alerts 200] [--out BENCHMARKS.md]
+
+Each row is measured in this run, on this machine; ratios compare figures of the same run.
+``benchmarks/run`` is the one command: it builds the environments and calls this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+from benchmarks import ingest, kernels, latency
+from mmstream.broker.local import LocalKafka
+
+HERE = Path(__file__).resolve().parent
+PEERS_PYTHON = HERE / ".venv-peers" / "bin" / "python"
+
+TARGETS = {
+    "ingest_vs_bare": 0.7,
+    "ingest_vs_quix": 2.0,
+    "p99_ms": 250.0,
+    "kernel_speedup": 5.0,
+    "mb_per_million": 100.0,
+}
+
+
+def _machine() -> str:
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu})"
+
+
+def _peer_ingest(bootstrap: str, topic: str, n: int) -> ingest.Rate | None:
+    if not PEERS_PYTHON.exists():
+        return None
+    out = subprocess.run([str(PEERS_PYTHON), str(HERE / "quix_ingest.py"), bootstrap, topic,
+                          str(n)], capture_output=True, text=True, timeout=3600,
+                         check=False)  # fmt: skip
+    if out.returncode != 0:
+        print(out.stderr[-3000:], file=sys.stderr)
+        return None
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return ingest.Rate(data["events"], data["wall_s"], data["cpu_s"])
+
+
+def _quix_version() -> str:
+    if not PEERS_PYTHON.exists():
+        return "absent"
+    out = subprocess.run([str(PEERS_PYTHON), "-c", "import importlib.metadata as m; "
+                          "print(m.version('quixstreams'), m.version('confluent-kafka'))"],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    return out.stdout.strip() or "absent"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--alerts", type=int, default=200)
+    ap.add_argument("--latency-buffers", default="100000,1000000")
+    ap.add_argument("--out", type=Path, default=HERE.parent / "BENCHMARKS.md")
+    args = ap.parse_args()
+    rows: list[str] = []
+    notes: list[str] = []
+
+    def row(name: str, figure: str, ratio: str, target: str) -> None:
+        rows.append(f"| {name} | {figure} | {ratio} | {target} |")
+        print(rows[-1], flush=True)
+
+    broker = LocalKafka(Path(tempfile.mkdtemp(prefix="mmstream-bench-kafka-")))
+    info = broker.start()
+    try:
+        n = args.events
+        for batch in (1, 100):
+            topic = ingest.produce_dataset(info.bootstrap, f"ingest{batch}x", n, batch)
+            bare = ingest.bare_loop(info.bootstrap, topic, n)
+            ours = ingest.mmstream_path(info.bootstrap, topic, f"ingest{batch}x", n)
+            quix = _peer_ingest(info.bootstrap, topic, n)
+            what = "single-event messages" if batch == 1 else f"{batch} events per message"
+            row(
+                f"ingest, bare confluent-kafka + fastavro ({what})",
+                f"{bare.per_s:,.0f} ev/s; {bare.per_cpu_s:,.0f} ev/CPU-s",
+                "1 (the limit)",
+                "",
+            )
+            row(f"ingest, mmstream service path ({what})",
+                f"{ours.per_s:,.0f} ev/s; {ours.per_cpu_s:,.0f} ev/CPU-s",
+                f"{ours.per_cpu_s / bare.per_cpu_s:.2f} × bare",
+                f"≥ {TARGETS['ingest_vs_bare']} × bare")  # fmt: skip
+            if quix is not None:
+                row(f"ingest, Quix Streams app ({what})",
+                    f"{quix.per_s:,.0f} ev/s; {quix.per_cpu_s:,.0f} ev/CPU-s",
+                    f"mmstream = {ours.per_cpu_s / quix.per_cpu_s:.2f} × Quix",
+                    f"mmstream ≥ {TARGETS['ingest_vs_quix']} × Quix")  # fmt: skip
+            else:
+                notes.append("Quix Streams peer not run (benchmarks/.venv-peers missing or failed)")
+        for buffered in (int(b) for b in args.latency_buffers.split(",")):
+            lat = latency.alert_to_result(info.bootstrap, buffered, args.alerts)
+            row(f"alert→result, {latency.ANALYSIS}, {lat['buffered']:,.0f} events buffered, "
+                f"{lat['alerts']:.0f} alerts" + ("" if lat["real_map"] else " (Gaussian map)"),
+                f"p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, "
+                f"p99 {lat['p99_ms']:.0f} ms", "",
+                f"p99 < {TARGETS['p99_ms']:.0f} ms at 10^5")  # fmt: skip
+    finally:
+        broker.stop()
+    if kernels.MAP_A.exists():
+        for npos in (100_000, 1_000_000):
+            k = kernels.crossmatch_positions(npos)
+            row(f"density + credible level at {npos:,} positions (bayestar map)",
+                f"ours {k['ours_s'] * 1000:.0f} ms, ligo.skymap {k['theirs_s'] * 1000:.0f} ms",
+                f"{k['theirs_s'] / k['ours_s']:.1f} × faster (max |Δ| {k['max_abs_diff']:.1e})",
+                f"≥ {TARGETS['kernel_speedup']:.0f} ×")  # fmt: skip
+        o = kernels.overlap()
+        row("overlap integral of two multi-order maps",
+            f"ours {o['ours_s'] * 1000:.1f} ms, ligo-raven {o['theirs_s'] * 1000:.1f} ms",
+            f"{o['theirs_s'] / o['ours_s']:.1f} × faster (rel Δ {o['rel_diff']:.1e})",
+            f"≥ {TARGETS['kernel_speedup']:.0f} ×")  # fmt: skip
+        lt = kernels.llh_trials()
+        row(
+            f"likelihood test, 1,000 background trials, {lt['events']:.0f} events",
+            f"{lt['ours_s']:.2f} s",
+            "no peer implementation to compare",
+            "",
+        )
+    else:
+        notes.append(f"kernels skipped: {kernels.MAP_A} absent")
+    mem = subprocess.run([sys.executable, "-m", "benchmarks.memory", str(n)],
+                         capture_output=True, text=True, check=True, cwd=HERE.parent)  # fmt: skip
+    m = json.loads(mem.stdout.strip().splitlines()[-1])
+    per_million = m["rss_delta_bytes"] / m["events"] * 1e6 / 2**20
+    row(f"resident memory, {m['events']:,} events in the store", f"{per_million:.0f} MB per 10^6",
+        "", f"< {TARGETS['mb_per_million']:.0f} MB")  # fmt: skip
+
+    head = [
+        "# Benchmarks",
+        "",
+        f"Made by `benchmarks/run` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; "
+        f"{_machine()}; Python {platform.python_version()}; mmstream {version('mmstream')}; "
+        f"confluent-kafka {version('confluent-kafka')} (librdkafka "
+        f"{__import__('confluent_kafka').libversion()[0]}); fastavro {version('fastavro')}; "
+        f"Kafka {info.kafka_version} (local, one node); Quix Streams, confluent-kafka in its "
+        f"environment: {_quix_version()}; ligo.skymap {version('ligo.skymap')}; "
+        f"ligo-raven {version('ligo-raven')}.",
+        "",
+        "Ingest: events per second of wall time and per CPU-second of the process (librdkafka "
+        "threads included), from the first consumed batch to the last; ratios use CPU-seconds.",
+        "",
+        "| benchmark | figure | ratio (same run) | target |",
+        "| --- | --- | --- | --- |",
+    ]
+    args.out.write_text("\n".join([*head, *rows, "", *[f"- {x}" for x in notes]]) + "\n")
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
