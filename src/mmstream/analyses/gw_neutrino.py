@@ -63,9 +63,14 @@ def gw_neutrino_coincidence(inp: AnalysisInput[GwNeutrinoParams]) -> Outcome:
             continue
         level = credible_level(skymap, cols.ra_deg, cols.dec_deg)
         dens = probdensity(skymap, cols.ra_deg, cols.dec_deg)
-        conv = convolved_density(skymap, cols.ra_deg, cols.dec_deg, cols.sigma_deg)
+        inside = np.flatnonzero(level <= p.credible_level)
+        # the PSF convolution costs ~0.4 ms an event: only for the events that are reported
+        conv = np.zeros(len(cols))
+        conv[inside] = convolved_density(
+            skymap, cols.ra_deg[inside], cols.dec_deg[inside], cols.sigma_deg[inside]
+        )
         dt = (cols.time_ns - alert.time_ns) / NS_PER_S
-        for i in np.flatnonzero(level <= p.credible_level):
+        for i in inside:
             values = {
                 "dt_s": float(dt[i]),
                 "credible_level": float(level[i]),

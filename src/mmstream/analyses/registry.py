@@ -10,6 +10,7 @@ the settings, without any change to mmstream itself.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import inspect
@@ -80,6 +81,17 @@ class Outcome:
     notice: Mapping[str, Any] | None = None  # a JSON notice for outside observatories
 
 
+@functools.cache
+def _source_sha256(func: Callable[..., Any]) -> str:
+    """Read once per process (inspect.getsource costs milliseconds): the code does not
+    change under a running process."""
+    try:
+        text = inspect.getsource(func)
+    except (OSError, TypeError):
+        text = f"{func.__module__}.{func.__qualname__}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class AnalysisSpec(Generic[P]):
     """A registered analysis: its identity, its subscription, and the function."""
@@ -109,11 +121,7 @@ class AnalysisSpec(Generic[P]):
     @property
     def source_sha256(self) -> str:
         """sha256 of the handler's source text: which code made a result, beyond its version."""
-        try:
-            text = inspect.getsource(self.func)
-        except (OSError, TypeError):
-            text = f"{self.func.__module__}.{self.func.__qualname__}"
-        return hashlib.sha256(text.encode()).hexdigest()
+        return _source_sha256(self.func)
 
     def matches(self, alert: Alert) -> bool:
         if alert.alert_type not in self.alert_types:

@@ -120,6 +120,8 @@ class Recorder:
         statistics: dict[str, Any],
         summary: str,
     ) -> None:
+        if self.ledger is None:
+            return
         ref = alert.ref
         record = RunRecord(
             result_id=result_id, run_tag=self.run_tag, analysis=analysis, version=version,
@@ -140,12 +142,11 @@ class Recorder:
             for e in lt.excluded
         ]
         used = [
-            UsedEvent(str(eid), d, event_topic(d), int(p), int(o), int(t))
+            UsedEvent(str(eid), d, event_topic(d), p, o, t)
             for d, cols in events.items()
-            for eid, p, o, t in zip(
-                cols.event_id, cols.partition, cols.offset, cols.time_ns, strict=True
-            )
-        ]
+            for eid, p, o, t in zip(cols.event_id.tolist(), cols.partition.tolist(),
+                                    cols.offset.tolist(), cols.time_ns.tolist(), strict=True)
+        ]  # fmt: skip
         edges = [(child, parent) for child, ps in parents.items() for parent in ps]
         self._safely("run", lambda lg: lg.record_run(record, excluded, used, edges))
 

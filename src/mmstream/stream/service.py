@@ -506,7 +506,7 @@ class Service:
 
     def _poll_detectors(self) -> None:
         heartbeats: dict[str, int] = {}  # latest heartbeat per detector in this batch
-        for msg in self.detector_consumer.consume(num_messages=1000, timeout=0.05):
+        for msg in self.detector_consumer.consume(num_messages=1000, timeout=0.01):
             if msg.error() is not None:
                 self._consumer_error(msg)
                 continue
@@ -640,7 +640,7 @@ class Service:
         self.watermarks.heartbeat(detector, time_ns, ends)
 
     def _poll_alerts(self) -> None:
-        for msg in self.alert_consumer.consume(num_messages=20, timeout=0.05):
+        for msg in self.alert_consumer.consume(num_messages=20, timeout=0.04):
             if msg.error() is not None:
                 self._consumer_error(msg)
                 continue
@@ -956,10 +956,11 @@ class Service:
                 DETECTOR_LIVETIME_FRACTION.labels(d).set(lt.fraction)
         hits = {e.event_id for e in outcome.events}
         shown = [
-            (float(ra), float(dec), str(eid) in hits)
+            (ra, dec, str(eid) in hits)
             for cols in inp.events.values()
-            for eid, ra, dec in zip(cols.event_id, cols.ra_deg, cols.dec_deg, strict=True)
-        ][:5000]
+            for eid, ra, dec in zip(cols.event_id[:5000].tolist(), cols.ra_deg[:5000].tolist(),
+                                    cols.dec_deg[:5000].tolist(), strict=True)
+        ][:5000]  # fmt: skip
         excluded = tuple(
             (d, format_utc(e.start_ns), format_utc(e.end_ns) + f": {e.reason}")
             for d, lt in sorted(inp.livetime.items()) if lt is not None for e in lt.excluded

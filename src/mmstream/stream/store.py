@@ -114,7 +114,9 @@ class EventStore:
     def ancestry(self, event_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
         """Derived-from edges reachable from these events, as far down as the store knows."""
         edges: dict[str, tuple[str, ...]] = {}
-        frontier = [str(e) for e in event_ids]
+        if not self._parents:
+            return edges
+        frontier = [e for e in map(str, event_ids) if e in self._parents]
         while frontier:
             nxt: list[str] = []
             for eid in frontier:
