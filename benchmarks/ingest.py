@@ -57,8 +57,10 @@ def produce_dataset(bootstrap: str, detector: str, n: int, batch: int) -> str:
     for start in range(0, n, chunk):
         size = min(chunk, n - start)
         span = end - 3600 * NS_PER_S
-        events = background_events(detector, span, end, size / 3600, seed=start, first_seq=start)
-        events = events[:size]
+        # Poisson: ask for 2 % more than needed, keep exactly ``size``
+        events = background_events(detector, span, end, 1.02 * size / 3600, seed=start,
+                                   first_seq=start)[:size]  # fmt: skip
+        assert len(events) == size
         if batch == 1:
             values = [encode_event(e) for e in events]
         else:
@@ -101,7 +103,10 @@ def bare_loop(bootstrap: str, topic: str, n: int) -> Rate:
     read = fastavro.schemaless_reader
     t0, cpu0 = time.perf_counter(), time.process_time()
     while got < n:
-        for m in consumer.consume(1000, 1.0):
+        msgs = consumer.consume(1000, 1.0)
+        if not msgs and time.perf_counter() - t0 > 600:
+            raise RuntimeError(f"only {got} of {n} events on the topic")
+        for m in msgs:
             data = m.value()
             body = io.BytesIO(data[10:])
             if data[2:10] == batch_fp:

@@ -29,8 +29,9 @@ def main(n: int) -> None:
     store = EventStore(retention_ns=10**18)
     base = rss_bytes()
     for start in range(0, n, chunk):
-        events = background_events("ic", t, t + 3600 * NS_PER_S, chunk / 3600, seed=start,
-                                   first_seq=start)[:chunk]  # fmt: skip
+        events = background_events("ic", t, t + 3600 * NS_PER_S, 1.02 * chunk / 3600,
+                                   seed=start, first_seq=start)[:chunk]  # fmt: skip
+        assert len(events) == chunk
         for i, e in enumerate(events):
             store.add(e, 0, start + i)
         del events
