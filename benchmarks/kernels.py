@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mmstream.sky.credible import credible_level, probdensity
+from mmstream.sky.credible import density_and_level
 from mmstream.sky.flat import read_skymap_bytes
 from mmstream.sky.overlap import overlap_integral
 
@@ -43,7 +43,7 @@ def crossmatch_positions(n: int) -> dict[str, float]:
     coords = SkyCoord(ra, dec, unit="deg")
 
     def ours() -> tuple[Any, Any]:
-        return probdensity(ours_map, ra, dec), credible_level(ours_map, ra, dec)
+        return density_and_level(ours_map, ra, dec)
 
     def theirs() -> Any:
         return crossmatch(theirs_map, coordinates=coords)

@@ -134,6 +134,7 @@ class ReplayService(Service):
 
     def data_loaded(self) -> None:
         """All detector data are in: each watermark moves to its detector's last data."""
+        self._flush_tally()
         for detector, time_ns in self.heartbeats.items():
             self.store.advance_watermark(detector, time_ns)
         for detector in self.settings.detectors:

@@ -13,7 +13,7 @@ from mmstream.analyses.registry import (
     livetime_shortfall,
 )
 from mmstream.model import NS_PER_S, FlatSkyMap, MultiOrderSkyMap
-from mmstream.sky.credible import credible_level, probdensity
+from mmstream.sky.credible import density_and_level
 from mmstream.sky.psf import convolved_density
 from mmstream.stats.raven import spacetime_far, temporal_far
 
@@ -61,8 +61,7 @@ def gw_neutrino_coincidence(inp: AnalysisInput[GwNeutrinoParams]) -> Outcome:
         n_total += len(cols)
         if not len(cols):
             continue
-        level = credible_level(skymap, cols.ra_deg, cols.dec_deg)
-        dens = probdensity(skymap, cols.ra_deg, cols.dec_deg)
+        dens, level = density_and_level(skymap, cols.ra_deg, cols.dec_deg)
         inside = np.flatnonzero(level <= p.credible_level)
         # the PSF convolution costs ~0.4 ms an event: only for the events that are reported
         conv = np.zeros(len(cols))

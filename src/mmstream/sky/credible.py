@@ -33,13 +33,21 @@ def probdensity(skymap: SkyMap, ra_deg: FloatArray, dec_deg: FloatArray) -> Floa
 
 def credible_level(skymap: SkyMap, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
     """Probability in the smallest region that contains each position (0 at the peak)."""
+    return density_and_level(skymap, ra_deg, dec_deg)[1]
+
+
+def density_and_level(
+    skymap: SkyMap, ra_deg: FloatArray, dec_deg: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Density (sr^-1) and credible level at each position, the pixels looked up once."""
     dens, area = _tiles(skymap)
     order = np.argsort(-dens, kind="stable")
     cum = np.cumsum((dens * area)[order])
     cum /= cum[-1]
     point = probdensity(skymap, np.atleast_1d(ra_deg), np.atleast_1d(dec_deg))
     pos = np.searchsorted(-dens[order], -point, side="right") - 1
-    return np.where((pos >= 0) & (point > 0), cum[np.clip(pos, 0, None)], 1.0)
+    level = np.where((pos >= 0) & (point > 0), cum[np.clip(pos, 0, None)], 1.0)
+    return point, level
 
 
 def credible_area_deg2(skymap: SkyMap, level: float) -> float:

@@ -91,9 +91,12 @@ def probdensity_at(skymap: MultiOrderSkyMap, ra_deg: FloatArray, dec_deg: FloatA
     dec = np.atleast_1d(np.asarray(dec_deg, dtype=np.float64))
     out = np.zeros(ra.shape, dtype=np.float64)
     orders, _ = uniq_to_order_ipix(skymap.uniq)
+    # One ang2pix at the deepest order; a nested pixel's parents are right shifts of it.
+    deepest = int(orders.max())
+    fine = hp.ang2pix(1 << deepest, ra, dec, nest=True, lonlat=True).astype(np.int64)
     for order in np.unique(orders):
         nside = 1 << int(order)
-        ipix = hp.ang2pix(nside, ra, dec, nest=True, lonlat=True)
+        ipix = fine >> (2 * (deepest - int(order)))
         candidates = 4 * np.int64(nside) ** 2 + ipix
         idx = np.searchsorted(skymap.uniq, candidates)
         idx_clipped = np.minimum(idx, skymap.uniq.size - 1)
