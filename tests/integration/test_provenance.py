@@ -124,6 +124,7 @@ def test_provenance_answers_match_what_was_sent(kafka_bootstrap: str) -> None:
     assert text.returncode == 0, text.stderr
     out = text.stdout
     assert f"{h.alert_topic}[0] offset {alert_offset}" in out
+    assert f"archived     {h.settings.archive_dir()}" in out  # where the raw message is kept
     assert f"{topic}[0] offsets" in out
     assert run["params_sha256"] in out and spec.source_sha256 in out
     assert "power cut" in out and format_utc(window["start_ns"]) in out

@@ -107,6 +107,8 @@ def render_text(p: Provenance, max_events: int = 20) -> str:
             f"  read         {p.alert_input['received_at']} as {p.alert_input['format']}, "
             f"status {p.alert_input['status']}"
         )
+        if p.alert_input.get("archive"):
+            lines.append(f"  archived     {p.alert_input['archive']}")
     if len(p.alert_history) > 1:
         lines.append("  all messages of this alert:")
         lines += [
