@@ -47,7 +47,10 @@ def run_demo(
     settings = load_settings(
         kafka={"bootstrap.servers": bootstrap},
         group_id="mmstream-demo",
-        instance=f"mmstream-demo-{run}",
+        # One instance name for every demo run: with static group membership a new run takes
+        # over the last one's alert partitions at once. A name per run would wait for the old
+        # member's session to expire (45 s after a broker restart restored it).
+        instance="mmstream-demo",
     )
     registry = Registry.discover()
     service = Service(settings, registry)

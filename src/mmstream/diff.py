@@ -6,15 +6,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
-
-from confluent_kafka import Consumer, TopicPartition
 
 from mmstream.config import Settings
 from mmstream.errors import ConfigError
 from mmstream.formats.results import decode_result
+from mmstream.stream.history import history_reader, read_spans, spans
 
 # A result's identity across runs: the analysis version may change, the alert may not.
 Key = tuple[str, str, str, int]  # analysis, alert id, revision, late-data update number
@@ -45,46 +43,26 @@ class RunDiff:
 def read_results(settings: Settings, run: str) -> dict[Key, dict[str, Any]]:
     """Every committed result of a run: a topic, or a glob of topics (``mmstream.results.*``),
     all partitions up to their current end."""
-    consumer = Consumer({
-        **settings.kafka_config(),
-        "group.id": f"mmstream-diff-{uuid.uuid4().hex[:8]}",
-        "enable.auto.commit": False,
-        "isolation.level": "read_committed",
-    })  # fmt: skip
+    consumer = history_reader(settings.kafka_config(), "diff")
     found: dict[Key, dict[str, Any]] = {}
     try:
         topics = consumer.list_topics(timeout=30).topics
         names = sorted(fnmatch.filter(topics, run)) if any(c in run for c in "*?[") else [run]
         if not names or any(n not in topics for n in names):
             raise ConfigError(f"no topic {run!r} on the broker")
-        for topic in names:
-            for p in sorted(topics[topic].partitions):
-                _read_partition(consumer, topic, p, found)
+        for msg in read_spans(consumer, spans(consumer, names)):
+            headers = dict(msg.headers() or [])
+            if headers.get("_format") != b"avro" or "mmstream-analysis" not in headers:
+                continue  # a notice or a dead letter: not a result
+            record = decode_result(msg.value() or b"")
+            update = headers.get("mmstream-late-update")
+            alert = record["alert"]
+            key = (record["analysis"], alert["alert_id"], alert["revision"],
+                   int(update) if update else 0)  # fmt: skip
+            found[key] = record
     finally:
         consumer.close()
     return found
-
-
-def _read_partition(
-    consumer: Consumer, topic: str, partition: int, found: dict[Key, dict[str, Any]]
-) -> None:
-    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 30)
-    if high <= low:
-        return
-    consumer.assign([TopicPartition(topic, partition, low)])
-    while consumer.position([TopicPartition(topic, partition)])[0].offset < high:
-        msg = consumer.poll(1.0)
-        if msg is None or msg.error() is not None:
-            continue
-        headers = dict(msg.headers() or [])
-        if headers.get("_format") != b"avro" or "mmstream-analysis" not in headers:
-            continue  # a notice or a dead letter: not a result
-        record = decode_result(msg.value() or b"")
-        update = headers.get("mmstream-late-update")
-        alert = record["alert"]
-        key = (record["analysis"], alert["alert_id"], alert["revision"],
-               int(update) if update else 0)  # fmt: skip
-        found[key] = record
 
 
 def _moved(a: Any, b: Any) -> bool:

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import sys
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO, cast
+from typing import Literal, TextIO, cast
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from mmstream.analyses.registry import Registry
@@ -35,7 +34,7 @@ from mmstream.ledger.store import sqlite_url
 from mmstream.model import NS_PER_S
 from mmstream.ops.logging import get_logger
 from mmstream.stream.archive import read_archive
-from mmstream.stream.messages import as_produce_headers
+from mmstream.stream.history import history_reader, read_spans, spans
 from mmstream.stream.service import Service, _Outgoing
 from mmstream.stream.topics import ensure_topics
 
@@ -99,7 +98,7 @@ class ReplayService(Service):
     def _heartbeat(self, detector: str, time_ns: int) -> None:
         self.heartbeats[detector] = max(self.heartbeats.get(detector, time_ns), time_ns)
 
-    def _sandbox_topic(self, topic: str) -> str:
+    def _route(self, topic: str) -> str:
         s = self.settings
         if topic.startswith(s.result_topic_prefix):
             return self.sandbox
@@ -109,24 +108,7 @@ class ReplayService(Service):
 
     def _transact_once(self, item: _Outgoing) -> None:
         """No transaction and no consumer offsets: produce, wait for every acknowledgement."""
-        item.delivered = []
-        errors: list[KafkaError] = []
-        for i, (out_topic, key, value, headers) in enumerate(item.messages):
-
-            def delivered(err: Any, msg: Message, h: list[tuple[str, bytes]] = headers) -> None:
-                if err is not None:
-                    errors.append(err)
-                else:
-                    item.delivered.append((msg.topic() or "", msg.partition() or 0,
-                                           msg.offset() or 0, h))  # fmt: skip
-
-            self.producer.produce(
-                self._sandbox_topic(out_topic),
-                value=value,
-                key=item.keys[i] if item.keys else key.encode(),
-                headers=as_produce_headers(headers),
-                on_delivery=delivered,
-            )
+        errors = self._produce_all(item)
         if self.producer.flush(60) > 0:
             raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "replay results unsent"))
         if errors:
@@ -169,50 +151,14 @@ def _kafka_messages(
     settings: Settings, topics: list[str], start_ns: int, end_ns: int, what: str
 ) -> Iterator[Message]:
     """Committed messages of ``topics`` with start <= timestamp < end, partition by partition."""
-    kafka = settings.kafka_config()
-    consumer = Consumer({
-        **kafka,
-        "group.id": f"mmstream-replay-{uuid.uuid4().hex[:8]}",
-        "enable.auto.commit": False,
-        "isolation.level": "read_committed",
-    })  # fmt: skip
+    consumer = history_reader(settings.kafka_config(), "replay")
     try:
-        metadata = consumer.list_topics(timeout=30).topics
-        parts = [TopicPartition(t, p) for t in topics if t in metadata
-                 for p in sorted(metadata[t].partitions)]  # fmt: skip
-        if not parts:
-            return
-        starts = consumer.offsets_for_times(
-            [TopicPartition(tp.topic, tp.partition, start_ns // 1_000_000) for tp in parts], 30
-        )
-        ends = consumer.offsets_for_times(
-            [TopicPartition(tp.topic, tp.partition, end_ns // 1_000_000) for tp in parts], 30
-        )
-        spans = []
-        for s, e in zip(starts, ends, strict=True):
-            high = consumer.get_watermark_offsets(TopicPartition(s.topic, s.partition), 30)[1]
-            first = high if s.offset < 0 else s.offset
-            last = high if e.offset < 0 else e.offset
-            if last > first:
-                spans.append((TopicPartition(s.topic, s.partition, first), last))
-        progress = Progress(what, sum(last - tp.offset for tp, last in spans))
-        for tp, last in spans:
-            consumer.assign([tp])
-            position = tp.offset
-            while position < last:
-                msg = consumer.poll(1.0)
-                if msg is None:
-                    if consumer.position([tp])[0].offset >= last:
-                        break  # transaction markers at the end
-                    continue
-                if (err := msg.error()) is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        break
-                    raise KafkaException(err)
-                position = (msg.offset() or 0) + 1
-                progress.step()
-                if position <= last and start_ns // 1_000_000 <= msg.timestamp()[1]:
-                    yield msg
+        ranges = spans(consumer, topics, start_ns // 1_000_000, end_ns // 1_000_000)
+        progress = Progress(what, sum(last - tp.offset for tp, last in ranges))
+        for msg in read_spans(consumer, ranges):
+            progress.step()
+            if start_ns // 1_000_000 <= msg.timestamp()[1]:  # producers may write out of order
+                yield msg
         progress.close()
     finally:
         consumer.close()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -154,3 +158,27 @@ def read_to_end(settings: Settings, topic: str, timeout: float = 60.0) -> list[M
     finally:
         consumer.close()
     return found
+
+
+def start_mmstream(
+    *args: str, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`mmstream ARGS` as a user runs it, in a child process logging (appending) to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mmstream.cli", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**(env if env is not None else os.environ), "PYTHONUNBUFFERED": "1"},
+        )
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Ask the child to stop (SIGTERM, or SIGINT like Ctrl-C); kill it after 30 s."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -7,10 +7,6 @@ the process; the result topic must still hold every alert exactly once.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,7 +23,7 @@ from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S
 from mmstream.provenance.headers import result_id
 from mmstream.stream.topics import ensure_topics
-from tests.integration.harness import read_messages, read_to_end
+from tests.integration.harness import read_messages, read_to_end, start_mmstream, stop_process
 
 pytestmark = pytest.mark.integration
 N = 30
@@ -89,12 +85,7 @@ def test_broker_restart_mid_stream(tmp_path: Path) -> None:
         unsent.extend(left)
 
     log_path = tmp_path / "service.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mmstream.cli", "run", "--config", str(cfg)],
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = start_mmstream("run", "--config", str(cfg), log=log_path)
     try:
         send(ids[: N // 2])
         first = read_messages(settings, settings.result_topic("temporal_coincidence"), N // 2, 120)
@@ -120,9 +111,5 @@ def test_broker_restart_mid_stream(tmp_path: Path) -> None:
             assert r["result_id"] == str(expected)
         assert proc.poll() is None, "the service is still running"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         broker.stop()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +16,13 @@ from mmstream.config import load_settings
 from mmstream.feeders import background_events, igwn_alert, produce_events, produce_heartbeats
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S
-from tests.integration.harness import read_messages, read_to_end, running_service
+from tests.integration.harness import (
+    read_messages,
+    read_to_end,
+    running_service,
+    start_mmstream,
+    stop_process,
+)
 
 pytestmark = pytest.mark.integration
 ANALYSES = ("temporal_coincidence", "gw_neutrino_coincidence", "raven_temporal_coincidence")
@@ -93,17 +96,15 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
         f"[analyses.neutrino_llh]\nenabled = false\n"
     )
     chaos_settings = load_settings(cfg)
-    cmd = [sys.executable, "-m", "mmstream.cli", "run", "--config", str(cfg)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = (tmp_path / "service.log").open("wb")
+    log = tmp_path / "service.log"
     kills = 0
     for _ in range(KILLS):
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = start_mmstream("run", "--config", str(cfg), log=log)
         time.sleep(rng.uniform(1.0, 6.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills += 1
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = start_mmstream("run", "--config", str(cfg), log=log)
     try:
         checker = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"chaos-{tag}"})
         deadline = time.monotonic() + 180
@@ -119,8 +120,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
             f"only {committed} alerts committed; see {tmp_path / 'service.log'}"
         )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+        stop_process(proc)
     assert kills >= 10
 
     chaos = _results(chaos_settings)

@@ -3,10 +3,6 @@ the alert partition is SIGKILLed during processing; every alert still has exactl
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,7 +19,7 @@ from mmstream.feeders import igwn_alert, produce_heartbeats
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S
 from mmstream.stream.topics import ensure_topics
-from tests.integration.harness import read_messages, read_to_end
+from tests.integration.harness import read_messages, read_to_end, start_mmstream, stop_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 N_ALERTS = 40
@@ -62,12 +58,7 @@ def test_broker_killed_in_a_three_node_cluster_loses_nothing(tmp_path: Path) -> 
     producer.flush(30)
 
     log_path = tmp_path / "service.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mmstream.cli", "run", "--config", str(cfg)],
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = start_mmstream("run", "--config", str(cfg), log=log_path)
     try:
         ids = [f"S{i:06d}k{tag[:4]}" for i in range(N_ALERTS)]
 
@@ -96,9 +87,5 @@ def test_broker_killed_in_a_three_node_cluster_loses_nothing(tmp_path: Path) -> 
         assert sorted(got) == sorted(ids), f"every alert has a result; see {log_path}"
         assert proc.poll() is None, "the service kept running"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         cluster.stop()

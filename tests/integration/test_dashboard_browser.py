@@ -8,7 +8,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -16,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib import image
+
+from tests.integration.harness import start_mmstream, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -39,22 +40,17 @@ def test_dashboard_in_headless_chromium_after_the_demo(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     chromium = _chromium()
-    log = (tmp_path / "demo.log").open("w+")
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "mmstream.cli", "demo", "--bootstrap", kafka_bootstrap],
-        stdout=log, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "MMSTREAM_HTTP_PORT": "0"},
-    )  # fmt: skip
+    log = tmp_path / "demo.log"
+    demo = start_mmstream("demo", "--bootstrap", kafka_bootstrap, log=log,
+                          env={**os.environ, "MMSTREAM_HTTP_PORT": "0"})  # fmt: skip
     try:
         deadline = time.monotonic() + 180
         found = None
         while found is None:
-            assert demo.poll() is None, Path(log.name).read_text()
-            assert time.monotonic() < deadline, Path(log.name).read_text()
+            assert demo.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.5)
-            found = re.search(
-                r"\(this alert: (http://\S+/alert/(\S+))\);", Path(log.name).read_text()
-            )
+            found = re.search(r"\(this alert: (http://\S+/alert/(\S+))\);", log.read_text())
         alert_url, alert_id = found.group(1), found.group(2)
         base = alert_url.split("/alert/")[0] + "/"
 
@@ -85,9 +81,4 @@ def test_dashboard_in_headless_chromium_after_the_demo(
             shutil.copy(shot, target)
         print(f"screenshot: {shot} ({len(colours)} colours)")
     finally:
-        demo.send_signal(signal.SIGINT)
-        try:
-            demo.wait(30)
-        except subprocess.TimeoutExpired:
-            demo.kill()
-        log.close()
+        stop_process(demo, signal.SIGINT)  # Ctrl-C, as the demo tells its user

@@ -3,10 +3,7 @@ mid-stream; the others take its partitions over: every alert has exactly one res
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,7 +20,7 @@ from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S
 from mmstream.provenance.headers import headers_dict
 from mmstream.stream.topics import ensure_topics
-from tests.integration.harness import read_messages, read_to_end
+from tests.integration.harness import read_messages, read_to_end, start_mmstream, stop_process
 
 pytestmark = pytest.mark.integration
 N_ALERTS = 60
@@ -72,14 +69,8 @@ def test_three_processes_one_killed_every_alert_exactly_once(
     producer.flush(10)
 
     logs = [tmp_path / f"service{i}.log" for i in range(3)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "mmstream.cli", "run", "--config", str(cfg)],
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        start_mmstream("run", "--config", str(cfg), log=log)
         for cfg, log in zip(configs, logs, strict=True)
     ]
     try:
@@ -138,12 +129,9 @@ def test_three_processes_one_killed_every_alert_exactly_once(
     finally:
         for proc in procs:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)  # all at once, then wait for each
         for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
 
 
 def _published(log: Path) -> bool:

@@ -20,7 +20,7 @@ from mmstream.feeders import igwn_alert, produce_heartbeat
 from mmstream.model import NS_PER_S
 from mmstream.stream.connection import check_connection
 from mmstream.times import now_ns
-from tests.integration.harness import read_messages, running_service
+from tests.integration.harness import read_messages, running_service, start_mmstream, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -89,17 +89,15 @@ def test_the_command_with_wrong_credentials_exits_with_the_reason(
 
 def test_no_password_in_the_logs(scram_broker: LocalKafka, tmp_path: Path) -> None:
     log = tmp_path / "run.log"
-    with log.open("wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "mmstream.cli", "run"],
-                                env=_env(scram_broker, PASSWORD), stdout=fh,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+    proc = start_mmstream("run", log=log, env=_env(scram_broker, PASSWORD))
+    try:
         deadline = time.monotonic() + 90
-        while b"service started" not in log.read_bytes():
+        while not log.exists() or b"service started" not in log.read_bytes():
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.5)
-        proc.terminate()
-        proc.wait(30)
+    finally:
+        stop_process(proc)
     text = log.read_text()
     assert '"sasl.password": "***"' in text  # the settings are logged, masked
     assert PASSWORD not in text

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -51,15 +52,26 @@ def schema_fingerprint(parsed: dict[str, Any]) -> bytes:
     """The 8-byte CRC-64-AVRO fingerprint of the schema's canonical form, little-endian.
 
     fastavro computes it in pure Python (~1 ms): computed once per schema object."""
-    entry = _FINGERPRINTS.get(id(parsed))
-    if entry is None or entry[0] is not parsed:
-        canonical = to_parsing_canonical_form(parsed)
-        entry = (parsed, bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))[::-1])
-        _FINGERPRINTS[id(parsed)] = entry
-    return entry[1]
+    return _per_schema(_FINGERPRINTS, parsed, lambda p: bytes.fromhex(
+        fingerprint(to_parsing_canonical_form(p), "CRC-64-AVRO"))[::-1])  # fmt: skip
 
 
+T = TypeVar("T")
 _FINGERPRINTS: dict[int, tuple[dict[str, Any], bytes]] = {}
+_CANONICAL_SCHEMAS: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def _per_schema(
+    cache: dict[int, tuple[dict[str, Any], T]],
+    parsed: dict[str, Any],
+    make: Callable[[dict[str, Any]], T],
+) -> T:
+    """``make(parsed)``, once per schema object (parsed schemas are long-lived: load_schema
+    caches them); the entry keeps the object, so a recycled id() never answers wrongly."""
+    entry = cache.get(id(parsed))
+    if entry is None or entry[0] is not parsed:
+        entry = cache[id(parsed)] = (parsed, make(parsed))
+    return entry[1]
 
 
 def write_container(parsed: dict[str, Any], records: list[dict[str, Any]]) -> bytes:
@@ -82,14 +94,8 @@ def write_container(parsed: dict[str, Any], records: list[dict[str, Any]]) -> by
     return buf.getvalue()
 
 
-_CANONICAL_SCHEMAS: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
-
-
 def _canonical_schema(parsed: dict[str, Any]) -> dict[str, Any]:
-    entry = _CANONICAL_SCHEMAS.get(id(parsed))
-    if entry is None or entry[0] is not parsed:
-        entry = _CANONICAL_SCHEMAS[id(parsed)] = (parsed, _canonical(parsed))
-    return entry[1]
+    return _per_schema(_CANONICAL_SCHEMAS, parsed, _canonical)
 
 
 def _canonical(value: Any) -> Any:

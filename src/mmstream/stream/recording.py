@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter
+from pydantic import BaseModel
 
 from mmstream import __version__
+from mmstream.analyses.registry import AnalysisSpec, params_sha256
 from mmstream.ledger.store import Ledger, RunRecord, UsedEvent
 from mmstream.model import Alert, EventColumns, Livetime, Window
 from mmstream.ops.logging import get_logger
@@ -97,17 +99,30 @@ class Recorder:
             revision=alert.revision if alert else None,
             fmt=alert.ref.format if alert else None, reason=reason))  # fmt: skip
 
+    def _record(
+        self, result_id: str, spec: AnalysisSpec[Any], params: BaseModel, params_json: str,
+        alert: Alert, supersedes: str | None, **fields: Any,
+    ) -> RunRecord:  # fmt: skip
+        """A run's row: what every run shares (code, parameters, alert, where), plus ``fields``."""
+        ref = alert.ref
+        return RunRecord(
+            result_id=result_id, run_tag=self.run_tag, analysis=spec.name, version=spec.version,
+            alert_id=alert.alert_id, revision=alert.revision, alert_topic=ref.topic,
+            alert_partition=ref.partition, alert_offset=ref.offset, params_json=params_json,
+            params_sha256=params_sha256(params), mmstream_version=__version__,
+            git_commit=git_commit(), handler_sha256=spec.source_sha256, host=self.host,
+            status="pending", supersedes=supersedes, **fields,
+        )  # fmt: skip
+
     def run(
         self,
         *,
         result_id: str,
-        analysis: str,
-        version: str,
-        handler_sha256: str,
+        spec: AnalysisSpec[Any],
+        params: BaseModel,
+        params_json: str,
         alert: Alert,
         window: Window,
-        params_json: str,
-        params_sha256: str,
         cost: Cost,
         result_status: str,
         error: str | None,
@@ -122,17 +137,12 @@ class Recorder:
     ) -> None:
         if self.ledger is None:
             return
-        ref = alert.ref
-        record = RunRecord(
-            result_id=result_id, run_tag=self.run_tag, analysis=analysis, version=version,
-            alert_id=alert.alert_id, revision=alert.revision, alert_topic=ref.topic,
-            alert_partition=ref.partition, alert_offset=ref.offset, params_json=params_json,
-            params_sha256=params_sha256, mmstream_version=__version__, git_commit=git_commit(),
-            handler_sha256=handler_sha256, host=self.host, started_at=cost.started_at,
-            ended_at=cost.ended_at, cpu_s=cost.cpu_s, peak_memory_bytes=cost.peak_memory_bytes,
-            status="pending", result_status=result_status, error=error,
+        record = self._record(
+            result_id, spec, params, params_json, alert, supersedes,
+            started_at=cost.started_at, ended_at=cost.ended_at, cpu_s=cost.cpu_s,
+            peak_memory_bytes=cost.peak_memory_bytes, result_status=result_status, error=error,
             window_start_ns=window.start_ns, window_end_ns=window.end_ns,
-            livetime_fraction=livetime_fraction, supersedes=supersedes,
+            livetime_fraction=livetime_fraction,
             statistics_json=json.dumps(statistics, sort_keys=True), summary=summary,
         )  # fmt: skip
         excluded = [
@@ -154,25 +164,21 @@ class Recorder:
         self,
         *,
         result_id: str,
-        analysis: str,
-        version: str,
-        handler_sha256: str,
-        alert: Alert,
+        spec: AnalysisSpec[Any],
+        params: BaseModel,
         params_json: str,
-        params_sha256: str,
+        alert: Alert,
         supersedes: str | None,
     ) -> None:
         """A RETRACTED result: no window, no events; it retracts the result it supersedes."""
-        ref, at = alert.ref, format_utc(now_ns())
-        record = RunRecord(
-            result_id=result_id, run_tag=self.run_tag, analysis=analysis, version=version,
-            alert_id=alert.alert_id, revision=alert.revision, alert_topic=ref.topic,
-            alert_partition=ref.partition, alert_offset=ref.offset, params_json=params_json,
-            params_sha256=params_sha256, mmstream_version=__version__, git_commit=git_commit(),
-            handler_sha256=handler_sha256, host=self.host, started_at=at, ended_at=at,
-            cpu_s=None, peak_memory_bytes=None, status="pending", result_status="RETRACTED",
-            error=None, window_start_ns=None, window_end_ns=None, livetime_fraction=None,
-            supersedes=supersedes, statistics_json="{}", summary=f"{alert.alert_id} retracted",
+        if self.ledger is None:
+            return
+        at = format_utc(now_ns())
+        record = self._record(
+            result_id, spec, params, params_json, alert, supersedes, started_at=at, ended_at=at,
+            cpu_s=None, peak_memory_bytes=None, result_status="RETRACTED", error=None,
+            window_start_ns=None, window_end_ns=None, livetime_fraction=None,
+            statistics_json="{}", summary=f"{alert.alert_id} retracted",
         )  # fmt: skip
         self._safely("retraction", lambda lg: lg.record_run(record))
 

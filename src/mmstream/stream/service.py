@@ -144,8 +144,9 @@ class Service:
         self.board = DashboardState(list(settings.detectors))
         self.http: OpsServer | None = None
         self._arrivals: dict[tuple[str, int, int], float] = {}
-        self._tally: dict[tuple[str, str], int] = defaultdict(int)  # (topic, detector): events
-        self._tally_messages: dict[str, int] = defaultdict(int)
+        # counted per message, reported per batch (see _flush_tally)
+        self._tally_messages: dict[str, int] = defaultdict(int)  # by topic
+        self._tally_events: dict[str, int] = defaultdict(int)  # by detector
         self._last_turn = time.monotonic()
         self._gauges_at = 0.0
         self._broker_up = False
@@ -545,18 +546,18 @@ class Service:
             if self.closed and event.time_ns <= self._late_horizon_ns:
                 self._late_event(event)
         self.counters["detector_events"] += len(events)
-        self._tally[(topic, events[0].detector if events else "")] += len(events)
+        if events:
+            self._tally_events[events[0].detector] += len(events)
 
     def _flush_tally(self) -> None:
         """Per-topic metrics and the dashboard's rates, once per batch (not per message:
         a labelled counter costs microseconds, a lot at 10^5 messages a second)."""
         for topic, messages in self._tally_messages.items():
             MESSAGES_CONSUMED.labels(topic).inc(messages)
-        for (_, detector), events in self._tally.items():
-            if detector:
-                self.board.detector_events(detector, events)
-        self._tally.clear()
+        for detector, events in self._tally_events.items():
+            self.board.detector_events(detector, events)
         self._tally_messages.clear()
+        self._tally_events.clear()
 
     def _late_event(self, event: DetectorEvent) -> None:
         """An event inside a window whose result is out: count it, and mark it for a re-run."""
@@ -830,12 +831,10 @@ class Service:
         params_json = _json(self._params[spec.name].model_dump(mode="json"))
         self.recorder.retraction(
             result_id=str(rid),
-            analysis=spec.name,
-            version=spec.version,
-            handler_sha256=spec.source_sha256,
-            alert=alert,
+            spec=spec,
+            params=self._params[spec.name],
             params_json=params_json,
-            params_sha256=params_sha256(self._params[spec.name]),
+            alert=alert,
             supersedes=supersedes,
         )
         record: dict[str, Any] = {
@@ -924,13 +923,11 @@ class Service:
         self._observe_run(job, inp, outcome, status, rid, cost)
         self.recorder.run(
             result_id=rid,
-            analysis=spec.name,
-            version=spec.version,
-            handler_sha256=spec.source_sha256,
+            spec=spec,
+            params=job.params,
+            params_json=_json(job.params.model_dump(mode="json")),
             alert=alert,
             window=job.window,
-            params_json=_json(job.params.model_dump(mode="json")),
-            params_sha256=params_sha256(job.params),
             cost=cost,
             result_status=status,
             error=error,
@@ -1327,29 +1324,41 @@ class Service:
 
     def _transact_unguarded(self, item: _Outgoing) -> None:
         position = self.offsets.committable(item.topic, item.partition)
-        item.delivered = []
         self.producer.begin_transaction()
-        for i, (out_topic, key, value, headers) in enumerate(item.messages):
-            k = item.keys[i] if item.keys else key.encode()
-
-            def delivered(err: Any, msg: Message, h: list[tuple[str, bytes]] = headers) -> None:
-                if err is None:
-                    item.delivered.append((msg.topic() or "", msg.partition() or 0,
-                                           msg.offset() or 0, h))  # fmt: skip
-
-            self.producer.produce(
-                out_topic,
-                value=value,
-                key=k,
-                headers=as_produce_headers(headers),
-                on_delivery=delivered,
-            )
+        self._produce_all(item)  # delivery errors surface in commit_transaction
         if position is not None:
             offsets = [TopicPartition(item.topic, item.partition, position)]
             group = self.alert_consumer.consumer_group_metadata()
             self.producer.send_offsets_to_transaction(offsets, group, 10)
         _retrying(partial(self.producer.commit_transaction, 10), attempts=3)
         self.producer.poll(0)  # serve the delivery reports: the ledger wants the offsets
+
+    def _route(self, topic: str) -> str:
+        """The topic a message goes to (a replay sends everything to its sandbox)."""
+        return topic
+
+    def _produce_all(self, item: _Outgoing) -> list[KafkaError]:
+        """Produce the item's messages; ``item.delivered`` learns where each one landed (for
+        the ledger), the returned list fills with delivery errors as reports are served."""
+        item.delivered = []
+        errors: list[KafkaError] = []
+        for i, (out_topic, key, value, headers) in enumerate(item.messages):
+
+            def delivered(err: Any, msg: Message, h: list[tuple[str, bytes]] = headers) -> None:
+                if err is not None:
+                    errors.append(err)
+                else:
+                    item.delivered.append((msg.topic() or "", msg.partition() or 0,
+                                           msg.offset() or 0, h))  # fmt: skip
+
+            self.producer.produce(
+                self._route(out_topic),
+                value=value,
+                key=item.keys[i] if item.keys else key.encode(),
+                headers=as_produce_headers(headers),
+                on_delivery=delivered,
+            )
+        return errors
 
 
 @dataclass

@@ -50,7 +50,6 @@ class _DetectorBuffer:
     cols: _Columns = field(default_factory=_Columns)
     rows: list[tuple[str, int, float, float, float, float, int, int]] = field(default_factory=list)
     watermark_ns: int | None = None
-    newest_ns: int | None = None
 
 
 class EventStore:
@@ -68,9 +67,6 @@ class EventStore:
     def add(self, event: DetectorEvent, partition: int, offset: int) -> Gap | None:
         """Buffer one event; returns the hole in its source's sequence it revealed, if any."""
         buf = self._detectors.setdefault(event.detector, _DetectorBuffer())
-        buf.newest_ns = (
-            event.time_ns if buf.newest_ns is None else max(buf.newest_ns, event.time_ns)
-        )
         energy = np.nan if event.energy_gev is None else event.energy_gev
         buf.rows.append(
             (
@@ -127,9 +123,12 @@ class EventStore:
         return edges
 
     def newest_ns(self, detector: str) -> int | None:
-        """The latest event time seen for ``detector`` (None before its first event)."""
+        """The latest event time held for ``detector`` (None before its first event)."""
         buf = self._detectors.get(detector)
-        return None if buf is None else buf.newest_ns
+        if buf is None:
+            return None
+        self._flush(buf)  # columns are in time order
+        return int(buf.cols.time_ns[-1]) if buf.cols.time_ns.size else None
 
     def watermark(self, detector: str) -> int | None:
         buf = self._detectors.get(detector)
