@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mmstream.errors import ConfigError
+from mmstream.formats.limits import Limits
 from mmstream.ledger.store import sqlite_url
 
 # Settings that hold secrets: never logged, never written to provenance.
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
         }
     )
     kafka: dict[str, str] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)  # what one input may cost (formats/limits.py)
     analyses: dict[str, AnalysisSettings] = Field(default_factory=dict)
 
     @field_validator("routes")

@@ -16,6 +16,9 @@ from erfa import ErfaWarning
 
 from mmstream.errors import DecodeError
 
+# int64 nanoseconds since 1970 hold 1677-09-21 .. 2262-04-11; beyond that they wrap around.
+_MIN_UNIX_S, _MAX_UNIX_S = -9_223_372_036.0, 9_223_372_036.0
+
 
 def parse_utc_ns(text: str) -> int:
     """Nanoseconds since the Unix epoch (POSIX, UTC) of an ISO 8601 time string."""
@@ -29,9 +32,16 @@ def parse_utc_ns(text: str) -> int:
             # Far-future dates (which validation then refuses) make ERFA warn "dubious year".
             warnings.simplefilter("ignore", ErfaWarning)
             t = Time(cleaned, scale="utc", precision=9)
-            return int(t.datetime64.astype("datetime64[ns]").astype(np.int64))
+            unix = float(t.unix)
+            ns = None
+            if _MIN_UNIX_S < unix < _MAX_UNIX_S:
+                ns = int(t.datetime64.astype("datetime64[ns]").astype(np.int64))
     except Exception as exc:
-        raise DecodeError(f"unreadable UTC time {text!r}: {exc}") from exc
+        raise DecodeError(f"unreadable UTC time {text[:100]!r}: {exc}") from exc
+    if ns is None:
+        raise DecodeError(f"time {text[:100]!r} is outside the years 1678-2261 that "
+                          "nanosecond timestamps can hold")  # fmt: skip
+    return ns
 
 
 def format_utc(ns: int) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 from collections.abc import Callable
 from functools import cache
@@ -106,14 +107,68 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def read_container(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Writer schema and records of an Avro object container file."""
+def read_container(
+    data: bytes, max_records: int = 1000
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Writer schema and records (at most ``max_records``) of an Avro object container file.
+
+    A container names its own writer schema, so a hostile one can declare an array of
+    zero-byte items (``null``) with 2^62 elements in a 200-byte message: fastavro would
+    allocate until the machine runs out. Such schemas are refused before any record is
+    read; with every item at least one byte, the input's length bounds what is built.
+    """
     try:
         reader = fastavro.reader(io.BytesIO(data))
-        records = list(reader)
+        if _min_size(reader.writer_schema, {}, ()) == 0:
+            raise DecodeError(
+                "Avro writer schema's records are zero-size: refused (a count of them "
+                "costs nothing to send and unbounded memory to read)"
+            )
+        records = list(itertools.islice(reader, max_records + 1))
+    except DecodeError:
+        raise
     except Exception as exc:  # fastavro raises ValueError, EOFError, SchemaParseException...
-        raise DecodeError(f"not a readable Avro container: {type(exc).__name__}: {exc}") from exc
+        raise DecodeError(f"not a readable Avro container: {type(exc).__name__}: "
+                          f"{str(exc)[:300]}") from exc  # fmt: skip
+    if len(records) > max_records:
+        raise DecodeError(f"Avro container holds more than {max_records} records")
     return cast(dict[str, Any], reader.writer_schema), cast(list[dict[str, Any]], records)
+
+
+_PRIMITIVE_SIZE = {"null": 0, "boolean": 1, "int": 1, "long": 1, "float": 4, "double": 8,
+                   "bytes": 1, "string": 1}  # fmt: skip
+
+
+def _min_size(schema: Any, named: dict[str, Any], stack: tuple[str, ...]) -> int:
+    """The fewest bytes a datum of ``schema`` takes; raises DecodeError on an array of
+    zero-size items (the only way a short input can declare unbounded work)."""
+    if isinstance(schema, str):
+        if schema in _PRIMITIVE_SIZE:
+            return _PRIMITIVE_SIZE[schema]
+        if schema in stack or schema not in named:
+            return 1  # a recursive reference goes through a union or an array: >= 1 byte
+        return _min_size(named[schema], named, (*stack, schema))
+    if isinstance(schema, list):  # a union: the branch index is at least one byte
+        for branch in schema:
+            _min_size(branch, named, stack)
+        return 1
+    kind = schema.get("type")
+    if kind in ("record", "error"):
+        name = str(schema.get("name"))
+        named[name] = schema
+        return sum(_min_size(f["type"], named, (*stack, name)) for f in schema.get("fields", []))
+    if kind == "enum":
+        return 1
+    if kind == "fixed":
+        return int(schema.get("size", 0))
+    if kind == "array":
+        if _min_size(schema.get("items"), named, stack) == 0:
+            raise DecodeError("Avro writer schema declares an array of zero-size items: refused")
+        return 1
+    if kind == "map":
+        _min_size(schema.get("values"), named, stack)  # each entry has a key: >= 1 byte
+        return 1
+    return _min_size(kind, named, stack)
 
 
 def encode_single(parsed: dict[str, Any], record: dict[str, Any]) -> bytes:

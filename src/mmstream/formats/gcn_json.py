@@ -12,13 +12,13 @@ times with or without a zone; the older ``ra_uncertainty: [x]`` form.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import replace
 from typing import Any
 
 from mmstream.errors import DecodeError
+from mmstream.formats.jsonsafe import load_json
 from mmstream.formats.validate import check_position
 from mmstream.model import Alert, AlertType, Circle, Ellipse, Localization, Role, SourceRef
 from mmstream.times import parse_utc_ns
@@ -53,10 +53,7 @@ _SCHEMA_PATH = re.compile(r"/notices/([a-z0-9_]+)/")
 
 
 def decode(data: bytes, ref: SourceRef) -> Alert:
-    try:
-        rec = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DecodeError(f"not JSON: {exc}") from exc
+    rec = load_json(data)
     if not isinstance(rec, dict):
         raise DecodeError(f"a GCN notice is a JSON object, this is a {type(rec).__name__}")
     return from_record(rec, replace(ref, format=FORMAT))
@@ -97,7 +94,10 @@ def _localization(rec: dict[str, Any]) -> Localization | None:
     except (TypeError, ValueError) as exc:
         raise DecodeError(f"ra/dec are not numbers: {exc}") from exc
     check_position(ra, dec)
-    containment = float(rec.get("containment_probability", DEFAULT_CONTAINMENT))
+    containment = _number(rec.get("containment_probability", DEFAULT_CONTAINMENT),
+                          "containment_probability")  # fmt: skip
+    if not 0 < containment <= 1:
+        raise DecodeError(f"containment_probability {containment} is not in (0, 1]")
     error = rec.get("ra_dec_error")
     if error is None and isinstance(rec.get("ra_uncertainty"), list) and rec["ra_uncertainty"]:
         error = rec["ra_uncertainty"][0]
@@ -106,13 +106,25 @@ def _localization(rec: dict[str, Any]) -> Localization | None:
     if isinstance(error, list):
         if len(error) not in (2, 3):
             raise DecodeError(f"ra_dec_error has {len(error)} elements; expected 1, 2 or 3")
-        a, b = float(error[0]), float(error[1])
-        angle = float(error[2]) if len(error) == 3 else 0.0
+        a, b = (_number(e, "ra_dec_error", positive=True) for e in error[:2])
+        angle = _number(error[2], "ra_dec_error angle") if len(error) == 3 else 0.0
         return Ellipse(ra, dec, max(a, b), min(a, b), angle, containment)
-    radius = float(error)
-    if not math.isfinite(radius) or radius < 0:
-        raise DecodeError(f"ra_dec_error {radius} is not a non-negative number")
-    return Circle(ra, dec, radius, containment)
+    return Circle(ra, dec, _number(error, "ra_dec_error", positive=True), containment)
+
+
+def _number(value: Any, what: str, *, positive: bool = False) -> float:
+    """A finite number (a numeric string is tolerated; booleans, lists, objects are not)."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DecodeError(f"{what} is a {type(value).__name__} ({str(value)[:40]!r}), "
+                          "not a number") from None  # fmt: skip
+    if not math.isfinite(number) or (positive and number < 0):
+        kind = "non-negative " if positive else ""
+        raise DecodeError(f"{what} {number} is not a finite {kind}number")
+    return number
 
 
 def from_record(rec: dict[str, Any], ref: SourceRef) -> Alert:

@@ -7,14 +7,15 @@ when it has ``superevent_id`` and GCN unified JSON otherwise.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 
 from mmstream.errors import DecodeError
 from mmstream.formats import gcn_json, igwn, voevent
+from mmstream.formats.jsonsafe import load_json
+from mmstream.formats.limits import DEFAULT_LIMITS, Limits
 from mmstream.model import Alert, SourceRef
 
-AlertDecoder = Callable[[bytes, SourceRef], Alert]
+AlertDecoder = Callable[[bytes, SourceRef, Limits], Alert]
 AVRO_CONTAINER_MAGIC = b"Obj\x01"
 DEFAULT_ROUTES: dict[str, str] = {
     "igwn.gwalert": "igwn",
@@ -27,33 +28,31 @@ def _looks_like_json_object(value: bytes) -> bool:
     return value.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
 
 
-def _igwn(value: bytes, ref: SourceRef) -> Alert:
+def _igwn(value: bytes, ref: SourceRef, limits: Limits) -> Alert:
     if value.startswith(AVRO_CONTAINER_MAGIC):
-        return igwn.decode(value, ref)
+        return igwn.decode(value, ref, limits)
     if _looks_like_json_object(value):
-        return igwn.decode_json(value, ref)
+        return igwn.decode_json(value, ref, limits)
     raise DecodeError("IGWN alert is neither an Avro container nor JSON")
 
 
-def _sniff(value: bytes, ref: SourceRef) -> Alert:
+def _sniff(value: bytes, ref: SourceRef, limits: Limits) -> Alert:
     if value.startswith(AVRO_CONTAINER_MAGIC):
-        return igwn.decode(value, ref)
+        return igwn.decode(value, ref, limits)
     head = value.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
         return voevent.decode(value, ref)
     if head.startswith(b"{"):
-        try:
-            is_igwn = "superevent_id" in json.loads(value)
-        except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
-            raise DecodeError(f"not JSON: {exc}") from exc
-        return igwn.decode_json(value, ref) if is_igwn else gcn_json.decode(value, ref)
+        doc = load_json(value)
+        is_igwn = isinstance(doc, dict) and "superevent_id" in doc
+        return igwn.decode_json(value, ref, limits) if is_igwn else gcn_json.decode(value, ref)
     raise DecodeError("content is not a known alert format (Avro container, JSON or XML)")
 
 
 FORMATS: dict[str, AlertDecoder] = {
     "igwn": _igwn,
-    "gcn-json": gcn_json.decode,
-    "voevent": voevent.decode,
+    "gcn-json": lambda value, ref, limits: gcn_json.decode(value, ref),
+    "voevent": lambda value, ref, limits: voevent.decode(value, ref),
     "auto": _sniff,
 }
 
@@ -69,12 +68,32 @@ def decode_alert(
     offset: int,
     value: bytes | None,
     routes: Mapping[str, str] = DEFAULT_ROUTES,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Alert:
-    if not value:
+    """The alert in one message, or a DecodeError saying why not: this is the decoders'
+    boundary, and no other exception leaves it (a decoder's bug must not become a crash
+    loop on the message that triggers it)."""
+    if value is None:
         raise DecodeError("empty message (no value)")
+    if not value:
+        raise DecodeError("empty message (a zero-length value)")
+    if len(value) > limits.max_message_bytes:
+        raise DecodeError(f"message of {len(value)} bytes is larger than max_message_bytes "
+                          f"({limits.max_message_bytes})")  # fmt: skip
     name = format_for(topic, routes)
     try:
         decoder = FORMATS[name]
     except KeyError:
         raise DecodeError(f"route for {topic!r} names unknown format {name!r}") from None
-    return decoder(value, SourceRef(topic, partition, offset, name))
+    try:
+        return decoder(value, SourceRef(topic, partition, offset, name), limits)
+    except DecodeError:
+        raise
+    except RecursionError:
+        raise DecodeError(f"malformed {name} alert: nested too deeply") from None
+    except MemoryError:
+        raise DecodeError(f"malformed {name} alert: decoding it needs more memory than "
+                          "there is") from None  # fmt: skip
+    except Exception as exc:
+        raise DecodeError(f"malformed {name} alert: {type(exc).__name__}: "
+                          f"{str(exc)[:300]}") from exc  # fmt: skip

@@ -1,20 +1,33 @@
-"""Checks every decoded alert must pass, whatever its format: finite, on-sky, plausible time.
+"""Checks every decoded input must pass, whatever its format: finite, on-sky, plausible time,
+a sky map that is a probability map, detector data from the detector whose topic it is on.
 
-Decoders stay pure; this is the one place that knows what "implausible" means.
+Decoders stay pure; this is the one place that knows what "implausible" means. The limits
+come from ``formats/limits.py`` (``[limits]`` in the settings).
 """
 
 from __future__ import annotations
 
 import math
 
-from mmstream.errors import DecodeError
-from mmstream.model import NS_PER_S, Alert, Circle, Ellipse
+import numpy as np
 
-# An alert about an event more than a day after it reached us is a broken clock or a
-# broken packet, not a prediction.
-MAX_FUTURE_S = 86_400.0
+from mmstream.errors import DecodeError
+from mmstream.formats.limits import DEFAULT_LIMITS, Limits
+from mmstream.model import (
+    NS_PER_S,
+    Alert,
+    Circle,
+    DetectorEvent,
+    DetectorStatus,
+    Ellipse,
+    FlatSkyMap,
+    MultiOrderSkyMap,
+)
+from mmstream.sky.moc import uniq_to_order_ipix
+
 # Nothing we follow up predates 1990 (BATSE); an earlier time is a unit or epoch mix-up.
 MIN_TIME_NS = 631_152_000 * NS_PER_S
+MAX_ORDER = 29  # HEALPix's deepest order: 12 * 4**29 pixels
 
 
 def check_position(ra_deg: float, dec_deg: float, what: str = "position") -> None:
@@ -24,10 +37,10 @@ def check_position(ra_deg: float, dec_deg: float, what: str = "position") -> Non
         raise DecodeError(f"{what} is off the sky: ra={ra_deg}, dec={dec_deg}")
 
 
-def validate_alert(alert: Alert, received_ns: int) -> Alert:
+def validate_alert(alert: Alert, received_ns: int, limits: Limits = DEFAULT_LIMITS) -> Alert:
     """Return ``alert`` if plausible, else raise DecodeError saying what is wrong."""
     if alert.time_ns is not None:
-        if alert.time_ns > received_ns + int(MAX_FUTURE_S * NS_PER_S):
+        if alert.time_ns > received_ns + int(limits.alert_max_future_s * NS_PER_S):
             ahead = (alert.time_ns - received_ns) / NS_PER_S / 86_400
             raise DecodeError(f"event time is {ahead:.1f} days after the message arrived")
         if alert.time_ns < MIN_TIME_NS:
@@ -40,4 +53,93 @@ def validate_alert(alert: Alert, received_ns: int) -> Alert:
         size = loc.radius_deg if isinstance(loc, Circle) else loc.semi_major_deg
         if not (math.isfinite(size) and size >= 0):
             raise DecodeError(f"error radius {size} is not a non-negative number")
+        if not (0 < loc.containment <= 1):
+            raise DecodeError(f"containment_probability {loc.containment} is not in (0, 1]")
+    elif isinstance(loc, MultiOrderSkyMap):
+        validate_moc(loc, limits)
+    elif isinstance(loc, FlatSkyMap):
+        _check_probabilities(loc.prob, np.ones_like(loc.prob), limits)
     return alert
+
+
+def validate_moc(skymap: MultiOrderSkyMap, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Tiles in HEALPix's range and the configured limits, disjoint, a normalized density."""
+    uniq = skymap.uniq
+    if uniq.size == 0:
+        raise DecodeError("sky map has no tiles")
+    if uniq.size > limits.max_skymap_tiles:
+        raise DecodeError(f"sky map has {uniq.size} tiles, more than max_skymap_tiles "
+                          f"({limits.max_skymap_tiles})")  # fmt: skip
+    if int(uniq.min()) < 4:
+        raise DecodeError(f"sky map UNIQ {int(uniq.min())} is not a HEALPix NUNIQ index (>= 4)")
+    if int(uniq.max()) >= 16 << (2 * MAX_ORDER):
+        raise DecodeError(f"sky map tile of order > {MAX_ORDER}, beyond HEALPix's deepest order")
+    order, ipix = uniq_to_order_ipix(uniq)
+    deepest = int(order.max())
+    if deepest > limits.max_skymap_order:
+        raise DecodeError(f"sky map tiles of order {deepest}, deeper than max_skymap_order "
+                          f"({limits.max_skymap_order})")  # fmt: skip
+    shift = (deepest - order) * 2
+    start = ipix << shift
+    stop = (ipix + 1) << shift
+    sort = np.argsort(start, kind="stable")
+    if np.any(start[sort][1:] < stop[sort][:-1]):
+        raise DecodeError("sky map tiles overlap (a UNIQ twice, or a tile and its parent)")
+    area = 4 * np.pi / (12 * 4.0**order)
+    _check_probabilities(skymap.probdensity, area, limits)
+
+
+def _check_probabilities(values: np.ndarray, area: np.ndarray, limits: Limits) -> None:
+    if not np.all(np.isfinite(values)):
+        raise DecodeError(f"sky map has {int(np.sum(~np.isfinite(values)))} values not finite")
+    if np.any(values < 0):
+        raise DecodeError(f"sky map has {int(np.sum(values < 0))} negative probabilities")
+    total = float(np.sum(values * area))
+    if not abs(total - 1.0) <= limits.probability_tolerance:
+        raise DecodeError(f"sky map probability sums to {total:.6g}, not 1 "
+                          f"(within {limits.probability_tolerance:g})")  # fmt: skip
+
+
+def _check_detector_time(what: str, time_ns: int, message_ns: int, limits: Limits) -> None:
+    ahead = int(limits.detector_max_future_s * NS_PER_S)
+    age = int(limits.detector_max_age_s * NS_PER_S)
+    if time_ns > message_ns + ahead:
+        raise DecodeError(
+            f"{what} time is {(time_ns - message_ns) / NS_PER_S:.3g} s after its message was "
+            f"written (detector_max_future_s {limits.detector_max_future_s:g})"
+        )
+    if time_ns < message_ns - age:
+        raise DecodeError(
+            f"{what} time is {(message_ns - time_ns) / NS_PER_S:.3g} s before its message was "
+            f"written (detector_max_age_s {limits.detector_max_age_s:g})"
+        )
+
+
+def validate_event(
+    event: DetectorEvent, detector: str, message_ns: int, limits: Limits = DEFAULT_LIMITS,
+    index: int | None = None,
+) -> DetectorEvent:  # fmt: skip
+    """An event of ``detector`` (the one its topic names), on the sky, at a plausible time
+    (relative to ``message_ns``, its Kafka message's timestamp)."""
+    what = "event" if index is None else f"event {index}"
+    if event.detector != detector:
+        raise DecodeError(f"{what} says detector {event.detector[:100]!r}, "
+                          f"but its topic is {detector!r}'s")  # fmt: skip
+    check_position(event.ra_deg, event.dec_deg, f"{what} position")
+    if not (math.isfinite(event.sigma_deg) and 0 < event.sigma_deg <= 180):
+        raise DecodeError(f"{what} sigma_deg {event.sigma_deg} is not in (0, 180]")
+    if event.energy_gev is not None and not math.isfinite(event.energy_gev):
+        raise DecodeError(f"{what} energy_gev {event.energy_gev} is not finite")
+    _check_detector_time(what, event.time_ns, message_ns, limits)
+    return event
+
+
+def validate_status(
+    status: DetectorStatus, detector: str, message_ns: int, limits: Limits = DEFAULT_LIMITS
+) -> DetectorStatus:
+    """A heartbeat of ``detector`` at a plausible time: one from the future closes windows."""
+    if status.detector != detector:
+        raise DecodeError(f"status says detector {status.detector[:100]!r}, "
+                          f"but its topic is {detector!r}'s")  # fmt: skip
+    _check_detector_time("status", status.time_ns, message_ns, limits)
+    return status

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from typing import Any
 
 import healpy as hp
@@ -22,11 +23,18 @@ from mmstream.model import MultiOrderSkyMap
 FloatArray = npt.NDArray[np.float64]
 
 
+# 4^(k+1) for k = 0..29: a NUNIQ index u has order k when 4^(k+1) <= u < 4^(k+2).
+_ORDER_STARTS = np.int64(4) ** np.arange(1, 31, dtype=np.int64)
+
+
 def uniq_to_order_ipix(
     uniq: npt.NDArray[np.int64],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    order = (np.floor(np.log2(uniq / 4) / 2)).astype(np.int64)
-    ipix = uniq - 4 * (np.int64(4) ** order)
+    """Order and nested index of NUNIQ indices, in integers (a float log2 rounds wrongly
+    near powers of two from order 26 on). Indices below 4 come out as order -1."""
+    uniq = np.asarray(uniq, dtype=np.int64)
+    order = np.searchsorted(_ORDER_STARTS, uniq, side="right").astype(np.int64) - 1
+    ipix = uniq - (np.int64(4) << (2 * np.maximum(order, 0)))
     return order, ipix
 
 
@@ -35,19 +43,38 @@ def pixel_area_sr(uniq: npt.NDArray[np.int64]) -> FloatArray:
     return np.asarray(4 * np.pi / (12 * 4.0**order), dtype=np.float64)
 
 
-def gunzip_if_needed(data: bytes) -> bytes:
-    """Sky maps travel both plain and gzip-compressed (``.fits.gz``)."""
+def gunzip_if_needed(data: bytes, max_bytes: int | None = None) -> bytes:
+    """Sky maps travel both plain and gzip-compressed (``.fits.gz``); inflated at most to
+    ``max_bytes`` where given (a 2 MB gzip stream in an alert can expand to gigabytes;
+    a file an operator reads, such as a flat nside-2048 map of 400 MB, has no limit)."""
     if data[:2] != b"\x1f\x8b":
         return data
+    if max_bytes is None:
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DecodeError(f"corrupt gzip stream: {exc}") from exc
+    out = bytearray()
+    rest = data
     try:
-        return gzip.decompress(data)
-    except (OSError, EOFError) as exc:
+        while rest[:2] == b"\x1f\x8b":  # gzip allows several members back to back
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out += inflater.decompress(rest, max_bytes + 1 - len(out))
+            if len(out) > max_bytes:
+                raise DecodeError(f"gzip-compressed sky map inflates to more than {max_bytes} "
+                                  "bytes (limit max_decompressed_bytes)")  # fmt: skip
+            if not inflater.eof:
+                raise DecodeError("corrupt gzip stream: it ends before its last block")
+            rest = inflater.unused_data
+    except zlib.error as exc:
         raise DecodeError(f"corrupt gzip stream: {exc}") from exc
+    return bytes(out)
 
 
-def read_fits_bytes(data: bytes) -> MultiOrderSkyMap:
-    """Parse a multi-order FITS file held in memory (as in ``event.skymap``)."""
-    data = gunzip_if_needed(data)
+def read_fits_bytes(data: bytes, max_bytes: int | None = None) -> MultiOrderSkyMap:
+    """Parse a multi-order FITS file held in memory (as in ``event.skymap``); a gzip-
+    compressed one is inflated to at most ``max_bytes`` where given."""
+    data = gunzip_if_needed(data, max_bytes)
     try:
         with fits.open(io.BytesIO(data), memmap=False) as hdul:
             hdu = hdul[1]

@@ -1,13 +1,36 @@
-"""Dead letters: a message we could not decode or process, kept byte-exact with its reason."""
+"""Dead letters: a message we could not decode or process, kept with its reason.
+
+The value is the original, byte-exact (a null value stays null), unless it is larger
+than ``deadletter_max_bytes``: then only its first bytes are kept, and headers give the
+original length and sha256 (the whole message is in the raw archive, which the
+``mmstream-dlq-archive`` header names). Without that cut, a message the broker accepted
+compressed could yield a dead letter the broker refuses, and the transaction carrying it
+would be retried forever. Original headers are kept up to ``deadletter_max_header_bytes``.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
+from mmstream.formats.limits import Limits
 from mmstream.times import format_utc, now_ns
 
+REASON = "mmstream-dlq-reason"
+ORIGIN = "mmstream-dlq-origin"
+MAX_REASON_BYTES = 2000
 
-def deadletter_headers(
+
+@dataclass(frozen=True)
+class DeadLetter:
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+def deadletter(
+    value: bytes | None,
     original: list[tuple[str, bytes]] | None,
     *,
     topic: str,
@@ -16,16 +39,65 @@ def deadletter_headers(
     reason: str,
     exception: BaseException,
     sender: str,
+    limits: Limits,
     stage: str = "decode",
-) -> list[tuple[str, bytes]]:
-    """The original headers, then ours: reason, stage, exception type, origin, time, sender."""
+    archive: str | None = None,
+) -> DeadLetter:
+    """The dead letter for one message: the original (cut to size), its headers, then ours:
+    reason, stage, exception type, origin, time, sender."""
     origin = json.dumps({"topic": topic, "partition": partition, "offset": offset})
-    return [
-        *(original or []),
-        ("mmstream-dlq-reason", reason.encode()[:4000]),
+    kept: list[tuple[str, bytes]] = []
+    size = 0
+    for k, v in original or []:
+        size += len(k) + len(v)
+        if size > limits.deadletter_max_header_bytes:
+            kept.append(("mmstream-dlq-headers-dropped", str(len(original or [])).encode()))
+            break
+        kept.append((k, v))
+    ours = [
+        (REASON, reason.encode()[:MAX_REASON_BYTES]),
         ("mmstream-dlq-stage", stage.encode()),
         ("mmstream-dlq-exception", type(exception).__name__.encode()),
-        ("mmstream-dlq-origin", origin.encode()),
+        (ORIGIN, origin.encode()),
         ("mmstream-dlq-at", format_utc(now_ns()).encode()),
         ("_sender", sender.encode()),
     ]
+    if archive is not None:
+        ours.append(("mmstream-dlq-archive", archive.encode()))
+    if value is not None and len(value) > limits.deadletter_max_bytes:
+        ours += [
+            ("mmstream-dlq-truncated", b"true"),
+            ("mmstream-dlq-original-length", str(len(value)).encode()),
+            ("mmstream-dlq-original-sha256", hashlib.sha256(value).hexdigest().encode()),
+        ]
+        value = value[: limits.deadletter_max_bytes]
+    return DeadLetter(value, [*kept, *ours])
+
+
+@dataclass
+class DeadLettered:
+    """Which input messages are in the dead-letter topic already, by origin.
+
+    Detector topics are read again from ``now - lookback_s`` on every start; without this,
+    a bad detector message would be dead-lettered once more after each restart. Filled
+    from the dead-letter topic's recent messages (headers only) before any detector
+    message is read, then by each dead letter written.
+    """
+
+    origins: set[tuple[str, int, int]] = field(default_factory=set)
+
+    def record(self, headers: Iterable[tuple[str, bytes]]) -> None:
+        for key, value in headers:
+            if key == ORIGIN:
+                try:
+                    o = json.loads(value)
+                    self.origins.add((str(o["topic"]), int(o["partition"]), int(o["offset"])))
+                except (ValueError, KeyError, TypeError):
+                    pass  # not one of ours
+                return
+
+    def seen(self, topic: str, partition: int, offset: int) -> bool:
+        return (topic, partition, offset) in self.origins
+
+    def add(self, topic: str, partition: int, offset: int) -> None:
+        self.origins.add((topic, partition, offset))

@@ -9,6 +9,7 @@ the last report.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +27,7 @@ class StatusLog:
 
     def add(self, status: DetectorStatus) -> None:
         t = status.time_ns
-        i = int(np.searchsorted(np.asarray(self.times, dtype=np.int64), t, side="right"))
+        i = bisect.bisect_right(self.times, t)  # O(log n); reports mostly come in order
         if i > 0 and self.times[i - 1] == t:
             return  # the same report seen twice
         self.times.insert(i, t)

@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -41,7 +41,7 @@ from mmstream.errors import DecodeError, MmstreamError
 from mmstream.formats.detector import decode_events, decode_status
 from mmstream.formats.results import encode_result
 from mmstream.formats.router import decode_alert
-from mmstream.formats.validate import validate_alert
+from mmstream.formats.validate import validate_alert, validate_event, validate_status
 from mmstream.ledger.store import Ledger
 from mmstream.model import NS_PER_S, Alert, AlertType, DetectorEvent, Role, Window
 from mmstream.ops.logging import get_logger, redacted, register_secrets
@@ -70,8 +70,9 @@ from mmstream.provenance.headers import build_headers, code_string, headers_dict
 from mmstream.provenance.report import gather, render_text
 from mmstream.stream.archive import ARCHIVE_ERRORS, RawArchive
 from mmstream.stream.connection import check_connection
-from mmstream.stream.deadletter import deadletter_headers
+from mmstream.stream.deadletter import DeadLettered, deadletter
 from mmstream.stream.gaps import Gap
+from mmstream.stream.history import history_reader, read_spans, spans
 from mmstream.stream.messages import as_produce_headers, headers_of, origin
 from mmstream.stream.offsets import OffsetTracker
 from mmstream.stream.recording import Cost, Recorder, measured
@@ -171,6 +172,14 @@ class Service:
         self.closed: list[ClosedWindow] = []
         self._late_horizon_ns = 0
         self._params = {spec.name: self._validated_params(spec) for spec in registry}
+        self.limits = settings.limits
+        self.dead = DeadLettered()
+        # A detector's name comes from the topic it is on (configuration), never from content.
+        self._detector_of = {
+            topic: d
+            for d in settings.detectors
+            for topic in (settings.detector_topic(d), settings.status_topic(d))
+        }
 
     # ----------------------------------------------------------------- set-up
     def _validated_params(self, spec: AnalysisSpec[Any]) -> BaseModel:
@@ -235,6 +244,7 @@ class Service:
         # End-offset queries go through an idle client: the fetching consumer answers them
         # only after its long-poll fetch returns (about 0.5 s each).
         self.offsets_client = Consumer({**self.kafka, "group.id": f"{s.group_id}.offsets"})
+        self._read_deadletters(admin)
         self._assign_detectors(admin)
         self._catch_up_results(admin)
         self.producer = self._transactional_producer()
@@ -297,6 +307,21 @@ class Service:
         log.info(
             "detector partitions assigned", count=len(starts), lookback_s=self.settings.lookback_s
         )
+
+    def _read_deadletters(self, admin: AdminClient) -> None:
+        """Which messages the dead-letter topic holds already, since the detector history
+        starts (a minute earlier, for clock skew): those are not dead-lettered again."""
+        topic = self.settings.deadletter_topic
+        if topic not in admin.list_topics(timeout=30).topics:
+            return
+        since_ms = (now_ns() - int((self.settings.lookback_s + 60) * NS_PER_S)) // 1_000_000
+        consumer = history_reader(self.kafka, "deadletters")
+        try:
+            for msg in read_spans(consumer, spans(consumer, [topic], since_ms)):
+                self.dead.record(headers_of(msg))
+        finally:
+            consumer.close()
+        log.info("dead letters read", topic=topic, origins=len(self.dead.origins))
 
     def _catch_up_results(self, admin: AdminClient, timeout: float = 120.0) -> None:
         """Read every result we published (headers only) before taking any alert."""
@@ -523,11 +548,24 @@ class Service:
     def handle_detector(self, msg: Message, heartbeats: dict[str, int]) -> None:
         """Store one detector event or status message (live, or replayed); a status message's
         time goes into ``heartbeats`` (latest per detector) for the watermark."""
-        self._archived(msg)
+        stored = self._archived(msg)
+        topic, partition, offset = origin(msg)
+        if self.dead.seen(topic, partition, offset):
+            return  # dead-lettered before a restart: once is enough
         try:
-            topic, partition, offset = origin(msg)
+            detector = self._detector_of.get(topic)
+            if detector is None:
+                raise DecodeError(f"{topic} is not a configured detector's topic")
+            value = msg.value()
+            if value is None:
+                raise DecodeError("detector message with no value (null)")
+            if len(value) > self.limits.max_message_bytes:
+                limit = self.limits.max_message_bytes
+                raise DecodeError(f"message of {len(value)} bytes is larger than "
+                                  f"max_message_bytes ({limit})")  # fmt: skip
+            written_ns = _message_time_ns(msg)
             if topic.endswith(".status"):
-                status = decode_status(msg.value() or b"")
+                status = validate_status(decode_status(value), detector, written_ns, self.limits)
                 self.store.add_status(status)
                 self.board.detector_status(status.detector, status.state, status.reason)
                 DETECTOR_LIVE.labels(status.detector).set(1 if status.state == "GOOD" else 0)
@@ -536,9 +574,12 @@ class Service:
                 return
             self.watermarks.read(topic, partition, offset)
             self._tally_messages[topic] += 1
-            events = decode_events(msg.value() or b"")
-        except DecodeError as exc:
-            self._deadletter_detector(msg, exc)
+            events = decode_events(value)
+            for i, event in enumerate(events):
+                validate_event(event, detector, written_ns, self.limits,
+                               index=i if len(events) > 1 else None)  # fmt: skip
+        except Exception as exc:  # DecodeError, or a decoder's bug: never a crash loop
+            self._deadletter_detector(msg, exc, archive=stored)
             return
         for event in events:
             if (gap := self.store.add(event, partition, offset)) is not None:
@@ -669,9 +710,11 @@ class Service:
         self._arrivals[(topic, partition, offset)] = time.monotonic()
         self.offsets.begin(topic, partition, offset)
         try:
-            alert = decode_alert(topic, partition, offset, msg.value(), self.settings.routes)
-            validate_alert(alert, received_ns)
-        except DecodeError as exc:
+            alert = decode_alert(
+                topic, partition, offset, msg.value(), self.settings.routes, self.limits
+            )
+            validate_alert(alert, received_ns, self.limits)
+        except Exception as exc:  # decode_alert makes every failure a DecodeError; belt and braces
             self._deadletter_alert(msg, exc, archive=stored)
             return
         self.recorder.input(topic, partition, offset, "decoded", alert, archive=stored)
@@ -1141,7 +1184,8 @@ class Service:
             offset=offset,
             reason=str(exc),
         )
-        headers = deadletter_headers(
+        dl = deadletter(
+            msg.value(),
             headers_of(msg),
             topic=topic,
             partition=partition,
@@ -1149,11 +1193,12 @@ class Service:
             reason=str(exc),
             exception=exc,
             sender=self.settings.instance,
+            limits=self.limits,
             stage=stage,
+            archive=archive,
         )
-        value = msg.value() or b""
         self._transact(
-            [(self.settings.deadletter_topic, "", value, headers)],
+            [(self.settings.deadletter_topic, "", cast(bytes, dl.value), dl.headers)],
             topic,
             partition,
             keys=[msg.key()],
@@ -1162,31 +1207,43 @@ class Service:
         self.counters["deadletters"] += 1
         DEADLETTERS.labels(stage, type(exc).__name__).inc()
 
-    def _deadletter_detector(self, msg: Message, exc: Exception) -> None:
+    def _deadletter_detector(self, msg: Message, exc: Exception, archive: str | None) -> None:
         topic, partition, offset = origin(msg)
+        if not isinstance(exc, DecodeError):
+            log.error("detector decoder raised", exc_info=exc, topic=topic, offset=offset)
+        reason = str(exc) if isinstance(exc, DecodeError) else f"{type(exc).__name__}: {exc}"
         log.error(
-            "detector message could not be decoded; sent to the dead-letter topic",
+            "detector message refused; sent to the dead-letter topic",
             topic=topic,
             partition=partition,
             offset=offset,
-            reason=str(exc),
+            reason=reason[:500],
         )
-        headers = deadletter_headers(
+        dl = deadletter(
+            msg.value(),
             headers_of(msg),
             topic=topic,
             partition=partition,
             offset=offset,
-            reason=str(exc),
+            reason=reason,
             exception=exc,
             sender=self.settings.instance,
+            limits=self.limits,
+            archive=archive,
         )
-        self.plain_producer.produce(
-            self.settings.deadletter_topic,
-            value=msg.value(),
-            key=msg.key(),
-            headers=as_produce_headers(headers),
-        )
+        while True:
+            try:
+                self.plain_producer.produce(
+                    self.settings.deadletter_topic,
+                    value=dl.value,
+                    key=msg.key(),
+                    headers=as_produce_headers(dl.headers),
+                )
+                break
+            except BufferError:  # the local queue is full: let it drain
+                self.plain_producer.poll(0.1)
         self.plain_producer.poll(0)
+        self.dead.add(topic, partition, offset)
         self.counters["deadletters"] += 1
         DEADLETTERS.labels("decode", type(exc).__name__).inc()
 
@@ -1372,6 +1429,12 @@ class _Outgoing:
     keys: list[Any] | None = None
     alert_id: str | None = None
     delivered: list[tuple[str, int, int, list[tuple[str, bytes]]]] = field(default_factory=list)
+
+
+def _message_time_ns(msg: Message) -> int:
+    """When the message was written (its Kafka timestamp), or now where it has none."""
+    kind, ms = msg.timestamp()
+    return ms * 1_000_000 if kind != 0 and ms >= 0 else now_ns()
 
 
 def _payload_provenance(headers: list[tuple[str, bytes]]) -> dict[str, str]:
