@@ -212,8 +212,10 @@ def test_thousands_of_hostile_messages_and_a_restart_stop_nothing(
         produce_heartbeat(producer, topics[STATUS], det, now_ns())
         producer.flush(30)
         deadline = time.monotonic() + 300
-        while not set(sentinels) <= {decode_result(m.value())["alert"]["alert_id"] for m in
-                                     read_to_end(settings, settings.result_topic(ANALYSES[0]))}:
+        while not set(sentinels) <= {
+            decode_result(m.value())["alert"]["alert_id"]
+            for m in read_to_end(settings, settings.result_topic(ANALYSES[0]))
+        }:
             assert time.monotonic() < deadline, f"no result for the sentinels; see {log}"
             assert proc.poll() is None, f"the service exited; see {log}"
             time.sleep(2)
