@@ -106,3 +106,13 @@ def test_events_from_several_partitions_merge_in_time_order() -> None:
     got = store.window("ic", Window(0, 5000 * S))
     assert list(got.time_ns // S) == times
     assert store.gaps.gaps("ic") == []
+
+
+def test_sources_per_detector_are_bounded() -> None:
+    gaps = SequenceGaps()
+    for i in range(3):
+        assert gaps.admits("d", f"s{i}", limit=3)
+        gaps.add("d", f"s{i}", 0, 0)
+    assert not gaps.admits("d", "s-new", limit=3)
+    assert gaps.admits("d", "s1", limit=3)  # a known source always
+    assert gaps.admits("other", "s-new", limit=3)  # per detector

@@ -32,6 +32,8 @@ class Limits(BaseModel):
     # their message their time may lie. A heartbeat from the future would close windows.
     detector_max_future_s: float = Field(default=300.0, ge=0)
     detector_max_age_s: float = Field(default=30 * 86_400.0, gt=0)
+    # Writers (``source``) one detector may have: each is tracked for sequence gaps.
+    max_sources: int = Field(default=1000, gt=0)
     # Dead letters larger than this keep only this many leading bytes; the whole message
     # stays in the raw archive and the headers give its length and sha256.
     deadletter_max_bytes: int = Field(default=512 * 1024, ge=0)

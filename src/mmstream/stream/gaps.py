@@ -58,10 +58,19 @@ class SequenceGaps:
 
     def __init__(self) -> None:
         self._sources: dict[tuple[str, str], _Source] = {}
+        self._per_detector: dict[str, int] = {}
+
+    def admits(self, detector: str, source: str, limit: int) -> bool:
+        """Whether an event of this source may be tracked: a known source, or a new one
+        within ``limit`` sources per detector (source names come from content)."""
+        return (detector, source) in self._sources or self._per_detector.get(detector, 0) < limit
 
     def add(self, detector: str, source: str, seq: int, time_ns: int) -> Gap | None:
         """Record one event; returns the new gap its arrival revealed, if any."""
-        src = self._sources.setdefault((detector, source), _Source())
+        src = self._sources.get((detector, source))
+        if src is None:
+            src = self._sources[(detector, source)] = _Source()
+            self._per_detector[detector] = self._per_detector.get(detector, 0) + 1
         runs, starts = src.runs, src.starts
         i = bisect.bisect_right(starts, seq) - 1  # the run starting at or before seq
         if i >= 0 and runs[i].lo <= seq <= runs[i].hi:

@@ -162,6 +162,8 @@ class Service:
         self.outbox: list[_Outgoing] = []
         self._outbox_retry_at = 0.0
         self._outbox_failures = 0
+        self._outbox_stuck_since: float | None = None  # first failure of the queue's head
+        self._outbox_error = ""
         self._abort_pending = False
         self._fatal_errors = 0
         self._event_partitions: dict[str, list[int]] = {}
@@ -461,6 +463,10 @@ class Service:
     def _alive(self) -> tuple[bool, str]:
         idle = time.monotonic() - self._last_turn
         limit = self.settings.stall_limit_s
+        stuck = self._outbox_stuck_since
+        if stuck is not None and time.monotonic() - stuck > limit:
+            return False, (f"results queue stuck: publishing has failed for "
+                           f"{time.monotonic() - stuck:.0f} s ({self._outbox_error})")  # fmt: skip
         return idle < limit, f"service loop last turned {idle:.1f} s ago (limit {limit:g} s)"
 
     def _is_ready(self) -> tuple[bool, str]:
@@ -578,6 +584,10 @@ class Service:
             for i, event in enumerate(events):
                 validate_event(event, detector, written_ns, self.limits,
                                index=i if len(events) > 1 else None)  # fmt: skip
+                if not self.store.gaps.admits(detector, event.source, self.limits.max_sources):
+                    raise DecodeError(f"event source {event.source[:100]!r} would be "
+                                      f"{detector!r}'s source number {self.limits.max_sources + 1}"
+                                      " (limit max_sources)")  # fmt: skip
         except Exception as exc:  # DecodeError, or a decoder's bug: never a crash loop
             self._deadletter_detector(msg, exc, archive=stored)
             return
@@ -1287,6 +1297,9 @@ class Service:
                 took = time.perf_counter() - t0
             except KafkaException as exc:
                 err = exc.args[0]
+                self._outbox_error = str(err)[:300]
+                if self._outbox_stuck_since is None:
+                    self._outbox_stuck_since = time.monotonic()
                 if item.offset is not None:
                     self.offsets.begin(item.topic, item.partition, item.offset)
                 if err.fatal():
@@ -1297,6 +1310,7 @@ class Service:
                 return
             self.outbox.pop(0)
             self._outbox_failures = 0
+            self._outbox_stuck_since = None
             self._fatal_errors = 0
             TRANSACTION_SECONDS.observe(took)
             self._published(item, took)
