@@ -324,9 +324,12 @@ KINDS: dict[str, Builder] = dict([
     _k("voevent-billion-laughs", VOE, "refused for safety",
        lambda rng, det: _voevent("2026-01-01T00:00:00", BILLION_LAUGHS)),
     _k("voevent-xxe", VOE, "refused for safety", lambda rng, det: _voevent("2026-01-01T00:00:00", XXE)),
-    # wedges: larger than the broker takes (sent compressed), on both kinds of topic
-    _k("oversize-alert", GCN, "not JSON", lambda rng, det: b"{" + bytes([rng.randrange(97, 100)]) * (3 << 20)),
-    _k("oversize-detector", EVENTS, "C3 01", lambda rng, det: b"\x00" * (3 << 20)),
+    # wedges: larger than the broker takes (sent compressed), on both kinds of topic, and
+    # larger than Kafka's default 1 MiB but within the 8 MiB mmstream's topics take
+    _k("oversize-alert", GCN, "larger than max_message_bytes",
+       lambda rng, det: b"{" + bytes([rng.randrange(97, 100)]) * (12 << 20)),
+    _k("oversize-detector", EVENTS, "larger than max_message_bytes", lambda rng, det: b"\x00" * (12 << 20)),
+    _k("large-undecodable-alert", GCN, "not JSON", lambda rng, det: b"{" + b"x" * (3 << 20)),
     # silent wrong answers from detector data
     *(_k(f"event-{name}", EVENTS, words, lambda rng, det, f=f: _event(rng, det, **f))
       for name, f, words in (

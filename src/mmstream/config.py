@@ -3,7 +3,8 @@
 Precedence, highest first: explicit keyword arguments, MMSTREAM_* environment variables,
 the TOML file (``--config`` or $MMSTREAM_CONFIG), then the defaults here. Kafka client
 settings come from the file's ``[kafka]`` table and KAFKA_* variables
-(KAFKA_BOOTSTRAP_SERVERS -> bootstrap.servers); the variables win, as in gcn-kafka.
+(KAFKA_BOOTSTRAP_SERVERS -> bootstrap.servers; ``__`` -> ``-``, ``___`` -> ``_``); the
+variables win, as in gcn-kafka.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class Settings(BaseSettings):
         config: dict[str, str | int | float | bool] = dict(self.kafka)
         for key, value in os.environ.items():
             if key.startswith("KAFKA_") and len(key) > 6:
-                config[key[6:].lower().replace("_", ".")] = value
+                config[kafka_key(key)] = value
         if "bootstrap.servers" not in config:
             config["bootstrap.servers"] = _local_broker_bootstrap()
         return config
@@ -139,6 +140,14 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings)
+
+
+def kafka_key(variable: str) -> str:
+    """The client setting a KAFKA_* variable names, as gcn-kafka maps them: after the
+    prefix, ``___`` is ``_``, ``__`` is ``-`` and ``_`` is ``.``, lower-cased
+    (KAFKA_SASL_MECHANISM -> sasl.mechanism; KAFKA_A__B___C -> a-b_c)."""
+    name = variable.removeprefix("KAFKA_").lower()
+    return name.replace("___", "\0").replace("__", "-").replace("_", ".").replace("\0", "_")
 
 
 def _local_broker_bootstrap() -> str:

@@ -36,7 +36,7 @@ from mmstream.ops.logging import get_logger
 from mmstream.stream.archive import read_archive
 from mmstream.stream.history import history_reader, read_spans, spans
 from mmstream.stream.service import Service, _Outgoing
-from mmstream.stream.topics import ensure_topics
+from mmstream.stream.topics import ensure_topics, large_message_config
 
 log = get_logger("mmstream.replay")
 
@@ -89,7 +89,9 @@ class ReplayService(Service):
 
     def _connect(self) -> None:
         ensure_topics(AdminClient(self.kafka), [self.sandbox, *self._side_topics()])
-        self.producer = Producer({**self.kafka, "enable.idempotence": True, "linger.ms": 5})
+        self.producer = Producer(
+            large_message_config({**self.kafka, "enable.idempotence": True, "linger.ms": 5})
+        )
         self.plain_producer = self.producer
 
     def _side_topics(self) -> list[str]:

@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from mmstream.analyses.registry import Registry
 from mmstream.config import Settings, load_settings
 from mmstream.stream.service import Service
+from mmstream.stream.topics import large_message_config
 
 
 @dataclass
@@ -125,7 +126,8 @@ def running_service(
     while not service.ready.wait(0.2):
         assert thread.is_alive(), "the service thread died while starting"
         assert time.monotonic() < deadline, "the service did not start within 90 s"
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = Producer(large_message_config({"bootstrap.servers": bootstrap,
+                                              "enable.idempotence": True}))  # fmt: skip
     try:
         yield Harness(settings, service, thread, producer)
     finally:

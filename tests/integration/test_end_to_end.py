@@ -22,7 +22,7 @@ from mmstream.feeders import (
 from mmstream.formats import igwn
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S, SourceRef
-from mmstream.provenance.headers import headers_dict, result_id
+from mmstream.provenance.headers import headers_dict, notice_id, result_id
 from mmstream.times import now_ns, parse_utc_ns
 from tests.integration.harness import read_messages, running_service
 
@@ -99,8 +99,9 @@ def test_alert_produces_results_with_full_provenance(kafka_bootstrap: str) -> No
                 assert all(abs(e["values"]["dt_s"]) <= 500 for e in record["events"])
 
             # Every provenance header, each with the value it must have
-            assert set(headers) == EXPECTED_HEADERS
-            rid = result_id(spec.label, "MS000001x", record["alert"]["revision"])
+            # MS... is a mock event: the result carries hop-client's test marker
+            assert set(headers) == EXPECTED_HEADERS | {"_test"} and headers["_test"] == b"true"
+            rid = result_id(spec.label, "MS000001x", record["alert"]["revision"], "test")
             assert headers["_id"] == rid.bytes and record["result_id"] == str(rid)
             assert headers["_format"] == b"avro"
             assert headers["_sender"] == h.settings.instance.encode()
@@ -231,6 +232,12 @@ def test_emitted_notice_validates_against_gcn_schema(kafka_bootstrap: str) -> No
         assert (
             headers["_format"] == b"json" and headers["mmstream-analysis"] == b"neutrino_llh@1.0.0"
         )
+        assert "_test" not in headers, "S... is a real superevent"
+        # The notice is a message of its own, with an id of its own, naming its result.
+        (result,) = read_messages(h.settings, h.settings.result_topic("neutrino_llh"), 1)
+        rid = uuid.UUID(bytes=headers_dict(result.headers())["_id"])
+        assert headers["mmstream-result-id"] == str(rid).encode()
+        assert headers["_id"] == notice_id(rid).bytes != rid.bytes
 
 
 def test_downtime_in_the_window_says_insufficient_livetime(kafka_bootstrap: str) -> None:

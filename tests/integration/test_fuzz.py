@@ -39,8 +39,9 @@ pytestmark = pytest.mark.integration
 N_HOSTILE = 5200
 N_GOOD = 24  # good alerts, half before the restart, half after
 ANALYSES = ("temporal_coincidence", "gw_neutrino_coincidence", "neutrino_llh")
-# Costly kinds are sent less often; every kind at least 20 times.
-FEW = {"gzip-bomb-skymap": 20, "oversize-alert": 20, "oversize-detector": 20,
+# Costly kinds are sent less often; every kind at least 10 times.
+FEW = {"gzip-bomb-skymap": 20, "oversize-alert": 10, "oversize-detector": 10,
+       "large-undecodable-alert": 10,
        "moc-order-16": 20, "deep-json-gcn": 40, "deep-json-igwn": 40}  # fmt: skip
 MAX_RSS_KB = 1 << 20  # 1 GiB
 

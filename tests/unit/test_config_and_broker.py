@@ -24,6 +24,16 @@ def test_environment_beats_file_and_kafka_variables_map_to_client_settings(
     assert kafka["sasl.mechanism"] == "SCRAM-SHA-256"
 
 
+def test_kafka_variables_follow_gcn_kafkas_underscore_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gcn-kafka: after KAFKA_, ``___`` is ``_``, ``__`` is ``-``, ``_`` is ``.``."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "env:9092")
+    monkeypatch.setenv("KAFKA_SOME__DASHED___UNDERSCORED_KEY", "x")
+    monkeypatch.setenv("KAFKA_SASL_OAUTHBEARER_CLIENT_ID", "me")
+    kafka = load_settings().kafka_config()
+    assert kafka["some-dashed_underscored.key"] == "x"
+    assert kafka["sasl.oauthbearer.client.id"] == "me"
+
+
 def test_config_errors_name_the_problem(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("group_id = [")

@@ -14,7 +14,7 @@ from mmstream.errors import DecodeError
 from mmstream.formats.detector import decode_events, decode_status
 from mmstream.formats.limits import DEFAULT_LIMITS
 from mmstream.formats.router import decode_alert
-from mmstream.formats.validate import validate_alert, validate_event, validate_status
+from mmstream.formats.validate import check_size, validate_alert, validate_event, validate_status
 from mmstream.times import now_ns
 from tests.hostile import EVENTS, GCN, IGWN, STATUS, VOE, igwn_record, kinds, make
 
@@ -29,6 +29,7 @@ def _decode(role: str, value: bytes | None, received_ns: int) -> object:
         return validate_alert(alert, received_ns, DEFAULT_LIMITS)
     if value is None:
         raise DecodeError("a detector message with no value")
+    check_size(value, DEFAULT_LIMITS)
     if role == EVENTS:
         events = decode_events(value)
         for i, e in enumerate(events):

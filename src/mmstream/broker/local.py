@@ -197,6 +197,9 @@ class LocalKafka:
             "group.initial.rebalance.delay.ms": "0",
             "log.cleaner.dedupe.buffer.size": "2097152",
             "auto.create.topics.enable": "false",
+            # 8 MiB alerts (GCN's and GWCelery's limit) plus headers, on every topic
+            "message.max.bytes": str(8 * 1024 * 1024 + 256 * 1024),
+            "replica.fetch.max.bytes": str(8 * 1024 * 1024 + 512 * 1024),
         }
         if self.voters is None:  # one node: internal topics cannot have 3 replicas
             props |= {

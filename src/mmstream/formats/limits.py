@@ -35,8 +35,9 @@ class Limits(BaseModel):
     # Writers (``source``) one detector may have: each is tracked for sequence gaps.
     max_sources: int = Field(default=1000, gt=0)
     # Dead letters larger than this keep only this many leading bytes; the whole message
-    # stays in the raw archive and the headers give its length and sha256.
-    deadletter_max_bytes: int = Field(default=512 * 1024, ge=0)
+    # stays in the raw archive and the headers give its length and sha256. The topics
+    # mmstream creates take 8 MiB plus headers, so any accepted alert fits whole.
+    deadletter_max_bytes: int = Field(default=8 * MIB, ge=0)
     # Original headers copied into a dead letter, at most this many bytes in all.
     deadletter_max_header_bytes: int = Field(default=64 * 1024, ge=0)
 

@@ -13,6 +13,7 @@ from mmstream.errors import DecodeError
 from mmstream.formats import gcn_json, igwn, voevent
 from mmstream.formats.jsonsafe import load_json
 from mmstream.formats.limits import DEFAULT_LIMITS, Limits
+from mmstream.formats.validate import check_size
 from mmstream.model import Alert, SourceRef
 
 AlertDecoder = Callable[[bytes, SourceRef, Limits], Alert]
@@ -77,9 +78,7 @@ def decode_alert(
         raise DecodeError("empty message (no value)")
     if not value:
         raise DecodeError("empty message (a zero-length value)")
-    if len(value) > limits.max_message_bytes:
-        raise DecodeError(f"message of {len(value)} bytes is larger than max_message_bytes "
-                          f"({limits.max_message_bytes})")  # fmt: skip
+    check_size(value, limits)
     name = format_for(topic, routes)
     try:
         decoder = FORMATS[name]

@@ -30,6 +30,13 @@ MIN_TIME_NS = 631_152_000 * NS_PER_S
 MAX_ORDER = 29  # HEALPix's deepest order: 12 * 4**29 pixels
 
 
+def check_size(value: bytes, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Any input message: at most ``max_message_bytes`` (it is decoded in memory)."""
+    if len(value) > limits.max_message_bytes:
+        raise DecodeError(f"message of {len(value)} bytes is larger than max_message_bytes "
+                          f"({limits.max_message_bytes})")  # fmt: skip
+
+
 def check_position(ra_deg: float, dec_deg: float, what: str = "position") -> None:
     if not (math.isfinite(ra_deg) and math.isfinite(dec_deg)):
         raise DecodeError(f"{what} is not finite: ra={ra_deg}, dec={dec_deg}")

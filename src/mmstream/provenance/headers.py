@@ -11,6 +11,8 @@
 | ``mmstream-inputs`` | JSON: the alert message and the detector offsets used |
 | ``mmstream-window`` | JSON: event-time window and livetime fraction |
 | ``mmstream-produced-at`` | RFC 3339 UTC |
+| ``_test`` | ``true`` on results of test and mock alerts (hop consumers skip them by default) |
+| ``mmstream-result-id`` | on a JSON notice: the result it accompanies (its own ``_id`` differs) |
 """
 
 from __future__ import annotations
@@ -28,9 +30,20 @@ from mmstream import __version__
 RESULT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "mmstream:result")
 
 
-def result_id(analysis_label: str, alert_id: str, revision: str) -> uuid.UUID:
-    """Deterministic: a re-run on the same alert revision gives the same id."""
-    return uuid.uuid5(RESULT_NAMESPACE, f"{analysis_label}\n{alert_id}\n{revision}")
+def result_id(
+    analysis_label: str, alert_id: str, revision: str, role: str = "observation"
+) -> uuid.UUID:
+    """Deterministic: a re-run on the same alert revision gives the same id. The role is
+    part of the identity (a test notice may share its id and revision with the real one);
+    observations keep the id they always had."""
+    name = f"{analysis_label}\n{alert_id}\n{revision}"
+    return uuid.uuid5(RESULT_NAMESPACE, name if role == "observation" else f"{name}\nrole={role}")
+
+
+def notice_id(rid: uuid.UUID) -> uuid.UUID:
+    """The ``_id`` of the JSON notice published beside result ``rid``: every message has its
+    own id (hop-client's rule), derived from the result's so that it is deterministic too."""
+    return uuid.uuid5(rid, "notice")
 
 
 @cache

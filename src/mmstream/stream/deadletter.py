@@ -74,6 +74,18 @@ def deadletter(
     return DeadLetter(value, [*kept, *ours])
 
 
+def without_value(value: bytes, headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Headers for the same dead letter sent without its value (its topic refused the size)."""
+    if any(k == "mmstream-dlq-truncated" for k, _ in headers):
+        return headers  # the original's length and sha256 are there already
+    return [
+        *headers,
+        ("mmstream-dlq-truncated", b"true"),
+        ("mmstream-dlq-original-length", str(len(value)).encode()),
+        ("mmstream-dlq-original-sha256", hashlib.sha256(value).hexdigest().encode()),
+    ]
+
+
 @dataclass
 class DeadLettered:
     """Which input messages are in the dead-letter topic already, by origin.

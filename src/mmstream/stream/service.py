@@ -13,6 +13,8 @@ Guarantees, and how:
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import re
 import threading
 import time
 import traceback
@@ -41,7 +43,12 @@ from mmstream.errors import DecodeError, MmstreamError
 from mmstream.formats.detector import decode_events, decode_status
 from mmstream.formats.results import encode_result
 from mmstream.formats.router import decode_alert
-from mmstream.formats.validate import validate_alert, validate_event, validate_status
+from mmstream.formats.validate import (
+    check_size,
+    validate_alert,
+    validate_event,
+    validate_status,
+)
 from mmstream.ledger.store import Ledger
 from mmstream.model import NS_PER_S, Alert, AlertType, DetectorEvent, Role, Window
 from mmstream.ops.logging import get_logger, redacted, register_secrets
@@ -66,11 +73,17 @@ from mmstream.ops.metrics import (
 )
 from mmstream.ops.server import Health, OpsServer
 from mmstream.ops.state import DashboardState, ResultView
-from mmstream.provenance.headers import build_headers, code_string, headers_dict, result_id
+from mmstream.provenance.headers import (
+    build_headers,
+    code_string,
+    headers_dict,
+    notice_id,
+    result_id,
+)
 from mmstream.provenance.report import gather, render_text
 from mmstream.stream.archive import ARCHIVE_ERRORS, RawArchive
 from mmstream.stream.connection import check_connection
-from mmstream.stream.deadletter import DeadLettered, deadletter
+from mmstream.stream.deadletter import DeadLettered, deadletter, without_value
 from mmstream.stream.gaps import Gap
 from mmstream.stream.history import history_reader, read_spans, spans
 from mmstream.stream.messages import as_produce_headers, headers_of, origin
@@ -78,12 +91,15 @@ from mmstream.stream.offsets import OffsetTracker
 from mmstream.stream.recording import Cost, Recorder, measured
 from mmstream.stream.results_index import ResultsIndex
 from mmstream.stream.store import EventStore
-from mmstream.stream.topics import ensure_topics
+from mmstream.stream.topics import ensure_topics, large_message_config
 from mmstream.stream.watchdog import StallWatch, exit_process, restart_process
 from mmstream.stream.watermarks import Watermarks
 from mmstream.times import format_utc, now_ns, parse_utc_ns
 
 PRODUCED_AT = "mmstream-produced-at"
+# Headers only mmstream writes: a consumed alert carrying one is our own result, notice or
+# dead letter (or a replay's), relayed back to us.
+OWN_OUTPUT_HEADERS = frozenset({"mmstream-analysis", "mmstream-inputs", "mmstream-dlq-reason"})
 log = get_logger("mmstream.service")
 _LEADER_ERRORS = frozenset(
     {
@@ -176,6 +192,8 @@ class Service:
         self._params = {spec.name: self._validated_params(spec) for spec in registry}
         self.limits = settings.limits
         self.dead = DeadLettered()
+        # detector dead letters the broker refused for their size, to send without a value
+        self._refused_deadletters: list[tuple[bytes | None, list[tuple[str, bytes]]]] = []
         # A detector's name comes from the topic it is on (configuration), never from content.
         self._detector_of = {
             topic: d
@@ -199,7 +217,7 @@ class Service:
     def topics_needed(self) -> list[str]:
         s = self.settings
         return [
-            *s.alert_topics,
+            *(t for t in s.alert_topics if not t.startswith("^")),  # a pattern is no topic
             *(s.detector_topic(d) for d in s.detectors),
             *(s.status_topic(d) for d in s.detectors),
             *(s.result_topic(spec.name) for spec in self._enabled()),
@@ -208,12 +226,42 @@ class Service:
         ]
 
     def _check_no_loop(self) -> None:
-        for topic in self.settings.alert_topics:
-            if topic.startswith(self.settings.result_topic_prefix):
+        """Refuse to start when an alert topic (or pattern) is one we write or read as data."""
+        s = self.settings
+        ours = [
+            *(s.result_topic(spec.name) for spec in self.registry),
+            *(s.notice_topic(spec.name) for spec in self.registry),
+            s.deadletter_topic,
+            *(t for d in s.detectors for t in (s.detector_topic(d), s.status_topic(d))),
+        ]
+        for entry in s.alert_topics:
+            if entry.startswith("^"):
+                try:
+                    hits = [t for t in ours if re.match(entry, t)]
+                except re.error as exc:
+                    raise MmstreamError(
+                        f"alert topic pattern {entry!r} is not a regex: {exc}"
+                    ) from exc
+            else:
+                prefixes = (s.result_topic_prefix, s.notice_topic_prefix)
+                hits = [entry] if entry in ours or entry.startswith(prefixes) else []
+            if hits:
                 raise MmstreamError(
-                    f"alert topic {topic!r} is one of our result topics: consuming it would "
-                    "re-trigger analyses on their own output"
+                    f"alert topic {entry!r} would consume {hits[0]!r}, a topic mmstream writes or "
+                    "reads as detector data: consuming it would re-trigger analyses on their "
+                    "own output"
                 )
+
+    @staticmethod
+    def _subscription_instance(instance: str, topics: tuple[str, ...]) -> str:
+        """The static group member id: the instance name and a digest of what it subscribes.
+
+        A static member that rejoins under the same id keeps its old assignment even when its
+        subscription changed (a topic added to alert_topics stayed unassigned), so a new
+        subscription is a new member; the old one's partitions move once its session expires.
+        """
+        digest = hashlib.sha256("\n".join(sorted(topics)).encode()).hexdigest()[:8]
+        return f"{instance}.{digest}"
 
     def _connect(self) -> None:
         s = self.settings
@@ -228,13 +276,15 @@ class Service:
                 "group.id": s.group_id,
                 # Static membership: a restarted process with the same instance name gets its
                 # partitions back at once, not after the dead one's session times out.
-                "group.instance.id": s.instance,
+                "group.instance.id": self._subscription_instance(s.instance, s.alert_topics),
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
             }
         )
-        self.alert_consumer.subscribe(list(s.alert_topics), on_revoke=self._on_revoke)
+        self.alert_consumer.subscribe(
+            list(s.alert_topics), on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
         self.detector_consumer = Consumer(
             {
                 **self.kafka,
@@ -250,19 +300,25 @@ class Service:
         self._assign_detectors(admin)
         self._catch_up_results(admin)
         self.producer = self._transactional_producer()
-        self.plain_producer = Producer({**self.kafka, "enable.idempotence": True})
+        self.plain_producer = Producer(
+            large_message_config({**self.kafka, "enable.idempotence": True})
+        )
 
     def _transactional_producer(self) -> Producer:
         """A producer with our transactional id; starting it aborts what an earlier one left."""
         s = self.settings
         producer = Producer(
-            {
+            large_message_config({
                 **self.kafka,
                 "transactional.id": f"{s.instance}.{s.group_id}",
+                # A process that dies inside a transaction holds every read_committed reader
+                # of our topics at that point until the broker aborts it: 30 s, not 60 s.
+                # Our transactions take milliseconds; their calls time out after 10 s.
+                "transaction.timeout.ms": 30_000,
                 "enable.idempotence": True,
                 "linger.ms": 5,
-            }
-        )
+            })
+        )  # fmt: skip
         _leader_retry(lambda: producer.init_transactions(30), "init_transactions")
         return producer
 
@@ -359,7 +415,7 @@ class Service:
                 pos = self.results_consumer.position([TopicPartition(k[0], k[1])])[0].offset
                 if pos >= 0:
                     read[k] = max(read.get(k, 0), pos)
-        log.info("published results read", alerts=len({a for _, a in self.index.by_alert}))
+        log.info("published results read", alerts=len({a for _, a, _ in self.index.by_alert}))
 
     def _poll_results(self) -> None:
         for msg in self.results_consumer.consume(num_messages=500, timeout=0):
@@ -384,6 +440,10 @@ class Service:
             "get_watermark_offsets",
         )
         return int(high)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("alert partitions assigned", partitions=sorted((tp.topic, tp.partition)
+                                                                for tp in partitions))  # fmt: skip
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
@@ -534,6 +594,10 @@ class Service:
             if (producer := getattr(self, name, None)) is not None:
                 try:
                     producer.flush(10)
+                    if name == "plain_producer" and self._refused_deadletters:
+                        for key, headers in self._refused_deadletters:
+                            self._produce_deadletter(None, key, headers)
+                        producer.flush(10)
                 except KafkaException as exc:  # do not hide the error that stopped the loop
                     log.warning("producer flush at stop failed", error=str(exc))
         log.info("service stopped", pending_jobs=len(self.jobs))
@@ -546,6 +610,10 @@ class Service:
                 continue
             self.handle_detector(msg, heartbeats)
         self._flush_tally()
+        self.plain_producer.poll(0)  # serve dead-letter delivery reports
+        while self._refused_deadletters:
+            key, headers = self._refused_deadletters.pop(0)
+            self._produce_deadletter(None, key, headers)
         for detector, time_ns in heartbeats.items():
             self._heartbeat(detector, time_ns)
         for detector, time_ns in self.watermarks.confirmed():
@@ -565,10 +633,7 @@ class Service:
             value = msg.value()
             if value is None:
                 raise DecodeError("detector message with no value (null)")
-            if len(value) > self.limits.max_message_bytes:
-                limit = self.limits.max_message_bytes
-                raise DecodeError(f"message of {len(value)} bytes is larger than "
-                                  f"max_message_bytes ({limit})")  # fmt: skip
+            check_size(value, self.limits)
             written_ns = _message_time_ns(msg)
             if topic.endswith(".status"):
                 status = validate_status(decode_status(value), detector, written_ns, self.limits)
@@ -720,9 +785,16 @@ class Service:
         self._arrivals[(topic, partition, offset)] = time.monotonic()
         self.offsets.begin(topic, partition, offset)
         try:
+            if own := [k for k, _ in headers_of(msg) if k in OWN_OUTPUT_HEADERS]:
+                raise DecodeError(
+                    f"own output: the message carries mmstream's header {own[0]!r}; consuming "
+                    "it would re-trigger analyses on their own output"
+                )
             alert = decode_alert(
                 topic, partition, offset, msg.value(), self.settings.routes, self.limits
             )
+            if any(k == "_test" for k, _ in headers_of(msg)) and alert.role is not Role.TEST:
+                alert = replace(alert, role=Role.TEST)  # published with `hop publish -t`
             validate_alert(alert, received_ns, self.limits)
         except Exception as exc:  # decode_alert makes every failure a DecodeError; belt and braces
             self._deadletter_alert(msg, exc, archive=stored)
@@ -811,19 +883,21 @@ class Service:
 
     def _seen(self, spec: AnalysisSpec[Any], alert: Alert) -> bool:
         """Published already, or waiting here (the same notice twice in quick succession)."""
-        if self.index.published(spec.name, alert.alert_id, alert.revision):
+        role = str(alert.role)
+        if self.index.published(spec.name, alert.alert_id, alert.revision, role):
             return True
         queued = ResultsIndex()
         for item in self.outbox:
             for topic, _, _, headers in item.messages:
                 if topic.startswith(self.settings.result_topic_prefix):
                     queued.record(dict(headers))
-        if queued.published(spec.name, alert.alert_id, alert.revision):
+        if queued.published(spec.name, alert.alert_id, alert.revision, role):
             return True
         return any(
             j.spec.name == spec.name
             and j.alert.alert_id == alert.alert_id
             and j.alert.revision == alert.revision
+            and j.alert.role == alert.role
             for j in self.jobs
         )
 
@@ -831,13 +905,13 @@ class Service:
         """A retraction withdraws every live result of the alert, one RETRACTED result each."""
         names = [
             n
-            for n in self.index.analyses_with_results(alert.alert_id)
+            for n in self.index.analyses_with_results(alert.alert_id, str(alert.role))
             if any(s.name == n for s in self._enabled())
         ]
         pending = PendingAlert(alert, 0)
         for name in names:
             spec = self.registry.get(name)
-            if self.index.published(name, alert.alert_id, alert.revision):
+            if self.index.published(name, alert.alert_id, alert.revision, str(alert.role)):
                 continue  # this retraction was already processed
             pending.messages.append(self._retraction_message(spec, alert))
         logger.info("alert retracted", withdrawn=len(pending.messages))
@@ -846,8 +920,8 @@ class Service:
     def _retraction_message(
         self, spec: AnalysisSpec[Any], alert: Alert
     ) -> tuple[str, str, bytes, list[tuple[str, bytes]]]:
-        latest = self.index.latest(spec.name, alert.alert_id)
-        rid = result_id(spec.label, alert.alert_id, alert.revision)
+        latest = self.index.latest(spec.name, alert.alert_id, str(alert.role))
+        rid = result_id(spec.label, alert.alert_id, alert.revision, str(alert.role))
         created = alert.extra.get("time_created")
         at = parse_utc_ns(str(created)) if created else now_ns()
         window = {
@@ -864,6 +938,7 @@ class Service:
                 **alert.ref.as_dict(),
                 "alert_id": alert.alert_id,
                 "revision": alert.revision,
+                "role": str(alert.role),
             },
             "detectors": [],
         }
@@ -878,6 +953,8 @@ class Service:
             produced_at=format_utc(now_ns()),
         )
         headers.append(("mmstream-retraction", b"true"))
+        if alert.role is Role.TEST:
+            headers.append(("_test", b"true"))  # hop-client: consumers skip it by default
         supersedes = latest.result_id if latest else None
         if supersedes:
             headers.append(("mmstream-supersedes", supersedes.encode()))
@@ -1039,14 +1116,14 @@ class Service:
         """The result this one replaces: the last revision's, or the one a late update redoes."""
         if job.update:
             return job.supersedes
-        latest = self.index.latest(job.spec.name, job.alert.alert_id)
+        latest = self.index.latest(job.spec.name, job.alert.alert_id, str(job.alert.role))
         return latest.result_id if latest and latest.revision != job.alert.revision else None
 
     @staticmethod
     def _result_id(job: Job) -> uuid.UUID:
         """Deterministic; a late-data update is numbered after the alert's revision."""
         revision = job.alert.revision + (f"\nlate-data update {job.update}" if job.update else "")
-        return result_id(job.spec.label, job.alert.alert_id, revision)
+        return result_id(job.spec.label, job.alert.alert_id, revision, str(job.alert.role))
 
     def _result_messages(
         self, job: Job, inp: AnalysisInput[Any], outcome: Outcome, status: str, error: str | None
@@ -1072,6 +1149,7 @@ class Service:
                 **alert.ref.as_dict(),
                 "alert_id": alert.alert_id,
                 "revision": alert.revision,
+                "role": str(alert.role),
             },
             "detectors": detector_inputs,
         }
@@ -1102,6 +1180,8 @@ class Service:
             window=window,
             produced_at=produced_at,
         )
+        if alert.role is Role.TEST:
+            headers.append(("_test", b"true"))  # hop-client: consumers skip it by default
         provenance = _payload_provenance(headers)
         record: dict[str, Any] = {
             "result_id": str(rid),
@@ -1162,7 +1242,9 @@ class Service:
         messages = [(topic, alert.alert_id, encode_result(record), headers)]
         if outcome.notice is not None:
             notice = {**outcome.notice, "alert_datetime": produced_at}
-            notice_headers = [(k, b"json" if k == "_format" else v) for k, v in headers]
+            own = {"_format": b"json", "_id": notice_id(rid).bytes}  # a message, an id
+            notice_headers = [(k, own.get(k, v)) for k, v in headers]
+            notice_headers.append(("mmstream-result-id", str(rid).encode()))
             body = _json(notice).encode()
             messages.append(
                 (self.settings.notice_topic(spec.name), alert.alert_id, body, notice_headers)
@@ -1241,21 +1323,48 @@ class Service:
             limits=self.limits,
             archive=archive,
         )
+        self._produce_deadletter(dl.value, msg.key(), dl.headers)
+        self.dead.add(topic, partition, offset)
+        self.counters["deadletters"] += 1
+        DEADLETTERS.labels("decode", type(exc).__name__).inc()
+
+    def _produce_deadletter(
+        self, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """A detector message's dead letter, outside any transaction (it moves no offset).
+        Refused for its size, it goes again without its value; other failures are logged."""
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is None:
+                return
+            too_large = err.code() in (KafkaError.MSG_SIZE_TOO_LARGE,
+                                       KafkaError.RECORD_LIST_TOO_LARGE)  # fmt: skip
+            if too_large and value:
+                log.warning("dead letter too large for its topic; sent without its value",
+                            bytes=len(value))  # fmt: skip
+                # produced on the loop's next turn: never from inside a delivery callback
+                self._refused_deadletters.append((key, without_value(value, headers)))
+            else:
+                log.error("dead letter not delivered", error=str(err))
+
         while True:
             try:
                 self.plain_producer.produce(
                     self.settings.deadletter_topic,
-                    value=dl.value,
-                    key=msg.key(),
-                    headers=as_produce_headers(dl.headers),
+                    value=value,
+                    key=key,
+                    headers=as_produce_headers(headers),
+                    on_delivery=delivered,
                 )
                 break
             except BufferError:  # the local queue is full: let it drain
                 self.plain_producer.poll(0.1)
+            except KafkaException as exc:  # larger than the client's message.max.bytes
+                if not value or exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                    raise
+                headers = without_value(value, headers)
+                value = None
         self.plain_producer.poll(0)
-        self.dead.add(topic, partition, offset)
-        self.counters["deadletters"] += 1
-        DEADLETTERS.labels("decode", type(exc).__name__).inc()
 
     def _transact(
         self,
@@ -1306,6 +1415,8 @@ class Service:
                     self._replace_producer(err)
                     self._outbox_retry_at = time.monotonic() + 1.0
                     return
+                if item.too_large(err):
+                    self._shrink_deadletters(item)
                 self._transaction_failed(err)
                 return
             self.outbox.pop(0)
@@ -1314,6 +1425,16 @@ class Service:
             self._fatal_errors = 0
             TRANSACTION_SECONDS.observe(took)
             self._published(item, took)
+
+    def _shrink_deadletters(self, item: _Outgoing) -> None:
+        """A dead letter the broker refuses for its size goes again without its value (the
+        dead-letter topic's limit is lower than the input's): it must never wedge the queue."""
+        for i, (topic, key, value, headers) in enumerate(item.messages):
+            if topic == self.settings.deadletter_topic and value:
+                origin_ = dict(headers).get("mmstream-dlq-origin")
+                log.warning("dead letter too large for its topic; sent without its value",
+                            bytes=len(value), origin=origin_)  # fmt: skip
+                item.messages[i] = (topic, key, cast(bytes, None), without_value(value, headers))
 
     def _transaction_failed(self, err: KafkaError) -> None:
         """Abort the open transaction (or remember to) and back off before the next try."""
@@ -1378,8 +1499,9 @@ class Service:
             h = dict(headers)
             if "mmstream-analysis" not in h or "_id" not in h:
                 continue  # a dead letter
-            rid = str(uuid.UUID(bytes=h["_id"]))
             kind = "notice" if h.get("_format") == b"json" else "result"
+            link = h.get("mmstream-result-id")
+            rid = link.decode() if kind == "notice" and link else str(uuid.UUID(bytes=h["_id"]))
             outputs.setdefault(rid, []).append((kind, topic, partition, offset))
             sup = h.get("mmstream-supersedes")
             supersedes[rid] = sup.decode() if sup else None
@@ -1396,7 +1518,7 @@ class Service:
     def _transact_unguarded(self, item: _Outgoing) -> None:
         position = self.offsets.committable(item.topic, item.partition)
         self.producer.begin_transaction()
-        self._produce_all(item)  # delivery errors surface in commit_transaction
+        item.errors = self._produce_all(item)  # they surface in commit_transaction too
         if position is not None:
             offsets = [TopicPartition(item.topic, item.partition, position)]
             group = self.alert_consumer.consumer_group_metadata()
@@ -1443,6 +1565,12 @@ class _Outgoing:
     keys: list[Any] | None = None
     alert_id: str | None = None
     delivered: list[tuple[str, int, int, list[tuple[str, bytes]]]] = field(default_factory=list)
+    errors: list[KafkaError] = field(default_factory=list)
+
+    def too_large(self, err: KafkaError) -> bool:
+        """Whether the broker (or the client) refused a message of this item for its size."""
+        codes = {err.code(), *(e.code() for e in self.errors)}
+        return bool(codes & {KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
 
 
 def _message_time_ns(msg: Message) -> int:

@@ -9,6 +9,19 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from mmstream.errors import BrokerError
+from mmstream.formats.limits import DEFAULT_LIMITS
+
+# Real alerts exceed Kafka's 1 MiB default (an IGWN packet with an external-coincidence
+# map is 1.6 MB in Avro, 2.1 MB in JSON); GCN and GWCelery allow 8 MiB. Topics we create
+# take a message of that size plus its headers, and our producers may send one.
+MESSAGE_BYTES = DEFAULT_LIMITS.max_message_bytes
+TOPIC_MAX_MESSAGE_BYTES = MESSAGE_BYTES + (256 << 10)
+PRODUCER_LARGE_MESSAGES = {"message.max.bytes": MESSAGE_BYTES + (512 << 10)}
+
+
+def large_message_config(kafka: dict[str, object]) -> dict[str, object]:
+    """A client's settings, allowing 8 MiB messages unless the settings say otherwise."""
+    return {**PRODUCER_LARGE_MESSAGES, **kafka}
 
 
 def ensure_topics(
@@ -20,7 +33,15 @@ def ensure_topics(
     if not missing:
         return []
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=-1) for name in missing],
+        [
+            NewTopic(
+                name,
+                num_partitions=partitions,
+                replication_factor=-1,
+                config={"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)},
+            )
+            for name in missing
+        ],
         operation_timeout=timeout,
     )
     for name, future in futures.items():
