@@ -184,3 +184,19 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> No
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def metric(h: Harness, name: str, **labels: str) -> float:
+    """A sample from the service's own /metrics page, as Prometheus scrapes it (0 if absent)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert h.service.http is not None, "the service serves no /metrics"
+    with urllib.request.urlopen(h.service.http.address + "metrics", timeout=10) as r:
+        text = r.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

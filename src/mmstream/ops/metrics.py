@@ -22,6 +22,11 @@ DATA_GAP_EVENTS = Counter(
     "Detector events found missing from per-source sequence numbers, by detector",
     ["detector"],
 )
+DUPLICATE_EVENTS = Counter(
+    "mmstream_detector_duplicate_events_total",
+    "Detector events delivered again (same detector, event_id and time): dropped",
+    ["detector"],
+)
 LATE_EVENTS = Counter(
     "mmstream_detector_late_events_total",
     "Detector events that arrived in a window whose result was already published",

@@ -62,6 +62,7 @@ from mmstream.ops.metrics import (
     DEADLETTERS,
     DETECTOR_LIVE,
     DETECTOR_LIVETIME_FRACTION,
+    DUPLICATE_EVENTS,
     LATE_EVENTS,
     MESSAGES_CONSUMED,
     MESSAGES_PRODUCED,
@@ -610,6 +611,8 @@ class Service:
                 continue
             self.handle_detector(msg, heartbeats)
         self._flush_tally()
+        for det, repeats in self.store.take_duplicates().items():
+            DUPLICATE_EVENTS.labels(det).inc(repeats)
         self.plain_producer.poll(0)  # serve dead-letter delivery reports
         while self._refused_deadletters:
             key, headers = self._refused_deadletters.pop(0)
@@ -657,9 +660,13 @@ class Service:
             self._deadletter_detector(msg, exc, archive=stored)
             return
         for event in events:
+            late = bool(self.closed) and event.time_ns <= self._late_horizon_ns
+            if late and self.store.holds(event):
+                DUPLICATE_EVENTS.labels(detector).inc()  # a repeat is not late data
+                continue
             if (gap := self.store.add(event, partition, offset)) is not None:
                 self._data_gap(gap)
-            if self.closed and event.time_ns <= self._late_horizon_ns:
+            if late:
                 self._late_event(event)
         self.counters["detector_events"] += len(events)
         if events:

@@ -3,6 +3,11 @@
 Appends go to a small row buffer and are merged into the sorted columns lazily (on a
 query, or when the buffer is large), so ingestion costs a list append per event and a
 window query costs two binary searches. Events older than the retention are evicted.
+
+An event's identity is (detector, event_id, time_ns): the schema promises ids unique
+within a detector, and an at-least-once writer's repeat is the same record again. Repeats
+are dropped when the rows are merged (only equal times need comparing) and counted; a
+handler never sees one.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class EventStore:
         self.gaps = SequenceGaps()
         # derived-from ids of the events that have them (for the ledger's lineage)
         self._parents: dict[str, tuple[int, tuple[str, ...]]] = {}
+        self._duplicates: dict[str, int] = {}  # repeats dropped, per detector, not yet taken
 
     def add(self, event: DetectorEvent, partition: int, offset: int) -> Gap | None:
         """Buffer one event; returns the hole in its source's sequence it revealed, if any."""
@@ -121,6 +127,24 @@ class EventStore:
                     nxt.extend(parents)
             frontier = nxt
         return edges
+
+    def holds(self, event: DetectorEvent) -> bool:
+        """Whether an event with this identity (detector, event_id, time) is in the store."""
+        buf = self._detectors.get(event.detector)
+        if buf is None:
+            return False
+        self._flush(buf)
+        c = buf.cols
+        lo = int(np.searchsorted(c.time_ns, event.time_ns, side="left"))
+        hi = int(np.searchsorted(c.time_ns, event.time_ns, side="right"))
+        return bool(np.any(c.event_id[lo:hi] == event.event_id))
+
+    def take_duplicates(self) -> dict[str, int]:
+        """Repeated events dropped since the last call, per detector (for the metrics). They
+        are found when rows are merged (a window query, or every 50,000 events), not before:
+        merging on every call would cost a copy of the columns each turn of the loop."""
+        taken, self._duplicates = self._duplicates, {}
+        return taken
 
     def newest_ns(self, detector: str) -> int | None:
         """The latest event time held for ``detector`` (None before its first event)."""
@@ -192,6 +216,13 @@ class EventStore:
         order = np.argsort(merged[1], kind="stable")
         if not np.all(order[:-1] < order[1:]):
             merged = [m[order] for m in merged]
+        repeats = _repeats(merged[1], merged[0])
+        if repeats.size:
+            keep = np.ones(merged[1].size, dtype=bool)
+            keep[repeats] = False
+            merged = [m[keep] for m in merged]
+            detector = next(d for d, b in self._detectors.items() if b is buf)
+            self._duplicates[detector] = self._duplicates.get(detector, 0) + int(repeats.size)
         for name, arr in zip(_Columns.NAMES, merged, strict=True):
             setattr(buf.cols, name, arr)
 
@@ -199,3 +230,24 @@ class EventStore:
     def _empty(detector: str) -> EventColumns:
         c = _Columns()
         return EventColumns(detector, *(getattr(c, n) for n in _Columns.NAMES))
+
+
+def _repeats(times: npt.NDArray[np.int64], ids: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
+    """Indices of later copies of an (event_id, time) seen earlier, in time-sorted columns.
+    Only runs of equal times can hold repeats; they are rare, so they are looped over."""
+    tied = np.flatnonzero(times[1:] == times[:-1])
+    if tied.size == 0:
+        return np.empty(0, dtype=np.intp)
+    out: list[int] = []
+    starts = tied[np.r_[True, np.diff(tied) > 1]]  # first index of each run of equal times
+    for start in starts.tolist():
+        end = start + 1
+        while end < times.size and times[end] == times[start]:
+            end += 1
+        seen: set[str] = set()
+        for i in range(start, end):
+            eid = str(ids[i])
+            if eid in seen:
+                out.append(i)
+            seen.add(eid)
+    return np.asarray(out, dtype=np.intp)
