@@ -50,11 +50,13 @@ def _schema_json(name: str) -> Any:
 
 
 def schema_fingerprint(parsed: dict[str, Any]) -> bytes:
-    """The 8-byte CRC-64-AVRO fingerprint of the schema's canonical form, little-endian.
+    """The 8-byte CRC-64-AVRO fingerprint of the schema's canonical form, little-endian as
+    the Avro specification (and Java's and the ``avro`` package's encoders) write it.
 
-    fastavro computes it in pure Python (~1 ms): computed once per schema object."""
+    fastavro's hex string is already in that byte order. It computes it in pure Python
+    (~1 ms): computed once per schema object."""
     return _per_schema(_FINGERPRINTS, parsed, lambda p: bytes.fromhex(
-        fingerprint(to_parsing_canonical_form(p), "CRC-64-AVRO"))[::-1])  # fmt: skip
+        fingerprint(to_parsing_canonical_form(p), "CRC-64-AVRO")))  # fmt: skip
 
 
 T = TypeVar("T")
@@ -191,7 +193,11 @@ class SingleObjectDecoder:
         self._by_fingerprint: dict[bytes, tuple[str, dict[str, Any], dict[str, Any]]] = {}
         for kind, (reader, writers) in readers.items():
             for writer in [reader, *writers]:
-                self._by_fingerprint[schema_fingerprint(writer)] = (kind, writer, reader)
+                fp = schema_fingerprint(writer)
+                self._by_fingerprint[fp] = (kind, writer, reader)
+                # mmstream until 2026-12 wrote the fingerprint byte-reversed (big-endian): such
+                # messages stay readable (schemas/README.md says until when).
+                self._by_fingerprint.setdefault(fp[::-1], (kind, writer, reader))
 
     def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
         """(kind, record) of one message, read with the current schema of its kind."""
