@@ -110,6 +110,9 @@ class Alert:
     localization: Localization | None
     ref: SourceRef
     extra: dict[str, Any] = field(default_factory=dict)
+    # When the sender made this notice (IGWN time_created, GCN alert_datetime, VOEvent
+    # Who/Date): revisions are ordered by it, not by when they reached us.
+    sent_ns: int | None = None
 
     @property
     def skymap(self) -> MultiOrderSkyMap | None:

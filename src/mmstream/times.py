@@ -44,6 +44,16 @@ def parse_utc_ns(text: str) -> int:
     return ns
 
 
+def try_parse_utc_ns(text: object) -> int | None:
+    """``parse_utc_ns`` for optional fields: None where absent or unreadable."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return parse_utc_ns(text)
+    except DecodeError:
+        return None
+
+
 def format_utc(ns: int) -> str:
     """RFC 3339 UTC with nanoseconds, e.g. ``2018-11-01T22:22:46.654000000Z``."""
     return f"{np.datetime64(int(ns), 'ns')}Z"

@@ -81,3 +81,45 @@ def test_duplicate_update_and_retraction(kafka_bootstrap: str) -> None:
             time.sleep(0.2)
         assert h.committed(h.alert_topic) == end + 1
         assert len(read_messages(h.settings, topic, 4, timeout=3)) == 3
+
+
+def test_an_update_that_overtakes_its_preliminary_is_not_superseded_by_it(
+    kafka_bootstrap: str,
+) -> None:
+    """Revisions are ordered by when LVK made them (time_created), not by arrival."""
+    registry = Registry([Registry.discover().get("temporal_coincidence")])
+    with running_service(kafka_bootstrap, registry=registry) as h:
+        topic = h.settings.result_topic("temporal_coincidence")
+        produce_heartbeats(h.producer, h.settings.status_topic(h.detector), h.detector,
+                           now_ns() - 1200 * NS_PER_S, now_ns())  # fmt: skip
+        t, created = now_ns() - 900 * NS_PER_S, now_ns() - 120 * NS_PER_S
+        h.produce(
+            h.alert_topic,
+            igwn_alert(
+                "S000040o",
+                time_ns=t,
+                ra_deg=1.0,
+                dec_deg=2.0,
+                alert_type="UPDATE",
+                created_ns=created + 60 * NS_PER_S,
+            ),
+        )
+        h.produce(
+            h.alert_topic,
+            igwn_alert("S000040o", time_ns=t, ra_deg=1.0, dec_deg=2.0, created_ns=created),
+        )  # the PRELIMINARY, late
+        h.produce(h.alert_topic, igwn_alert("S000041o", time_ns=t, ra_deg=1.0, dec_deg=2.0))
+        results = [decode_result(m.value()) for m in read_messages(h.settings, topic, 3)]
+        update, prelim, sentinel = results
+        assert (update["alert"]["alert_type"], prelim["alert"]["alert_type"]) == (
+            "UPDATE", "PRELIMINARY")  # fmt: skip
+        assert update["supersedes"] is None and prelim["supersedes"] is None
+        assert any("supersedes nothing" in n for n in prelim["notes"])
+        assert sentinel["alert"]["alert_id"] == "S000041o"
+        # The update stays the live result: a retraction withdraws it, superseding it.
+        h.produce(h.alert_topic, igwn_alert("S000040o", time_ns=t, ra_deg=0, dec_deg=0,
+                                            alert_type="RETRACTION",
+                                            created_ns=created + 90 * NS_PER_S))  # fmt: skip
+        retracted = decode_result(read_messages(h.settings, topic, 4)[3].value())
+        assert retracted["status"] == "RETRACTED"
+        assert retracted["supersedes"] == update["result_id"]

@@ -21,7 +21,7 @@ from mmstream.errors import DecodeError
 from mmstream.formats.jsonsafe import load_json
 from mmstream.formats.validate import check_position
 from mmstream.model import Alert, AlertType, Circle, Ellipse, Localization, Role, SourceRef
-from mmstream.times import parse_utc_ns
+from mmstream.times import parse_utc_ns, try_parse_utc_ns
 
 FORMAT = "gcn.notice.json"
 DEFAULT_CONTAINMENT = 0.9
@@ -172,4 +172,5 @@ def from_record(rec: dict[str, Any], ref: SourceRef) -> Alert:
         localization=None if alert_type is AlertType.RETRACTION else _localization(rec),
         ref=ref,
         extra=extra,
+        sent_ns=try_parse_utc_ns(rec.get("alert_datetime")),
     )

@@ -21,7 +21,7 @@ from mmstream.formats.jsonsafe import load_json
 from mmstream.formats.limits import DEFAULT_LIMITS, Limits
 from mmstream.model import Alert, AlertType, Role, SourceRef
 from mmstream.sky.moc import read_fits_bytes
-from mmstream.times import parse_utc_ns
+from mmstream.times import parse_utc_ns, try_parse_utc_ns
 
 FORMAT = "igwn.gwalert.avro"
 JSON_FORMAT = "igwn.gwalert.json"
@@ -115,4 +115,5 @@ def from_record(rec: dict[str, Any], ref: SourceRef, limits: Limits = DEFAULT_LI
         localization=skymap,
         ref=ref,
         extra=extra,
+        sent_ns=try_parse_utc_ns(time_created),
     )

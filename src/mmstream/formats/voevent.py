@@ -23,7 +23,7 @@ from defusedxml import DefusedXmlException
 from mmstream.errors import DecodeError
 from mmstream.formats.validate import check_position
 from mmstream.model import Alert, AlertType, Circle, Role, SourceRef
-from mmstream.times import parse_utc_ns
+from mmstream.times import parse_utc_ns, try_parse_utc_ns
 
 FORMAT = "gcn.voevent.xml"
 SECONDS_PER_YEAR = 365.25 * 86_400
@@ -141,7 +141,14 @@ def from_element(root: Element, ref: SourceRef) -> Alert:
         localization=None if alert_type is AlertType.RETRACTION else _circle(root, source),
         ref=ref,
         extra=_extra(ivorn, params),
+        sent_ns=_sent_ns(root),
     )
+
+
+def _sent_ns(root: Element) -> int | None:
+    """When the notice was made: ``<Who><Date>``."""
+    who = _find(root, "Who")
+    return None if who is None else try_parse_utc_ns(_text(who, "Date"))
 
 
 def _source(authority: str, stream: str, params: dict[str, str]) -> str:

@@ -19,6 +19,7 @@ class Published:
     revision: str
     retraction: bool
     role: str = "observation"
+    sent_ns: int | None = None  # when the sender made the notice (see Alert.sent_ns)
 
 
 @dataclass
@@ -39,7 +40,9 @@ class ResultsIndex:
         if any(e.result_id == rid for e in entries):
             return
         retraction = headers.get("mmstream-retraction") == b"true"
-        entries.append(Published(rid, str(alert["revision"]), retraction, role))
+        sent = alert.get("sent_ns")
+        entries.append(Published(rid, str(alert["revision"]), retraction, role,
+                                 sent if isinstance(sent, int) else None))  # fmt: skip
 
     def published(
         self, analysis: str, alert_id: str, revision: str, role: str = "observation"
@@ -48,14 +51,20 @@ class ResultsIndex:
         return any(e.revision == revision for e in entries)
 
     def latest(self, analysis: str, alert_id: str, role: str = "observation") -> Published | None:
-        """The newest result of this alert and role: tests never supersede observations."""
+        """The newest result of this alert and role (tests never supersede observations):
+        newest by when the sender made the notice, then by publication order."""
         entries = self.by_alert.get((analysis, alert_id, role))
-        return entries[-1] if entries else None
+        if not entries:
+            return None
+        newest = max(range(len(entries)), key=lambda i: (entries[i].sent_ns is not None,
+                                                          entries[i].sent_ns or 0, i))  # fmt: skip
+        return entries[newest]
 
     def analyses_with_results(self, alert_id: str, role: str = "observation") -> list[str]:
         """Analyses whose latest result for this alert is live (not yet retracted)."""
-        return sorted(
-            name
-            for (name, aid, r), entries in self.by_alert.items()
-            if aid == alert_id and r == role and entries and not entries[-1].retraction
-        )
+        live = []
+        for name, aid, r in self.by_alert:
+            latest = self.latest(name, aid, r) if (aid, r) == (alert_id, role) else None
+            if latest is not None and not latest.retraction:
+                live.append(name)
+        return sorted(live)

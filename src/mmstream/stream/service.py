@@ -90,7 +90,7 @@ from mmstream.stream.history import history_reader, read_spans, spans
 from mmstream.stream.messages import as_produce_headers, headers_of, origin
 from mmstream.stream.offsets import OffsetTracker
 from mmstream.stream.recording import Cost, Recorder, measured
-from mmstream.stream.results_index import ResultsIndex
+from mmstream.stream.results_index import Published, ResultsIndex
 from mmstream.stream.store import EventStore
 from mmstream.stream.topics import ensure_topics, large_message_config
 from mmstream.stream.watchdog import StallWatch, exit_process, restart_process
@@ -946,6 +946,7 @@ class Service:
                 "alert_id": alert.alert_id,
                 "revision": alert.revision,
                 "role": str(alert.role),
+                "sent_ns": alert.sent_ns,
             },
             "detectors": [],
         }
@@ -1029,6 +1030,10 @@ class Service:
                 f"late-data update {job.update}: run again after detector events arrived "
                 f"in the window once its result {job.supersedes} was out"
             )
+        newer = self.index.latest(job.spec.name, alert.alert_id, str(alert.role))
+        if not job.update and newer is not None and _older(alert, newer):
+            notes.append(f"a later revision ({newer.revision}, result {newer.result_id}) was "
+                         "published before this one came: it supersedes nothing")  # fmt: skip
         covered = self.store.covered_from_ns
         if covered is not None and job.window.start_ns < covered:
             complete = False
@@ -1124,7 +1129,9 @@ class Service:
         if job.update:
             return job.supersedes
         latest = self.index.latest(job.spec.name, job.alert.alert_id, str(job.alert.role))
-        return latest.result_id if latest and latest.revision != job.alert.revision else None
+        if latest is None or latest.revision == job.alert.revision or _older(job.alert, latest):
+            return None
+        return latest.result_id
 
     @staticmethod
     def _result_id(job: Job) -> uuid.UUID:
@@ -1157,6 +1164,7 @@ class Service:
                 "alert_id": alert.alert_id,
                 "revision": alert.revision,
                 "role": str(alert.role),
+                "sent_ns": alert.sent_ns,
             },
             "detectors": detector_inputs,
         }
@@ -1578,6 +1586,16 @@ class _Outgoing:
         """Whether the broker (or the client) refused a message of this item for its size."""
         codes = {err.code(), *(e.code() for e in self.errors)}
         return bool(codes & {KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
+
+
+def _older(alert: Alert, published: Published) -> bool:
+    """Whether the sender made this alert's notice before the published one's (arrival order
+    does not count: an UPDATE can overtake its PRELIMINARY)."""
+    return (
+        alert.sent_ns is not None
+        and published.sent_ns is not None
+        and (alert.sent_ns < published.sent_ns)
+    )
 
 
 def _message_time_ns(msg: Message) -> int:
