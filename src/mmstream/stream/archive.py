@@ -124,6 +124,7 @@ class _Segment:
         self.file: BinaryIO = path.open("wb")
         self.writer = fastavro.write.Writer(self.file, ARCHIVE_SCHEMA, codec="deflate")
         self.last_used = time.monotonic()
+        self.synced = True  # nothing written since the last fsync
 
     def close(self) -> None:
         self.writer.flush()
@@ -165,10 +166,13 @@ class RawArchive:
             }
         )
         seg.last_used = time.monotonic()
+        seg.synced = False
         return seg.path
 
-    def flush(self, idle_close_s: float = 3600.0) -> None:
-        """Write buffered records out; close (with checksum) files idle for ``idle_close_s``."""
+    def flush(self, idle_close_s: float = 3600.0, *, durable: bool = False) -> None:
+        """Write buffered records out (and, ``durable``, fsync them: done before an alert's
+        offset commits, so a host crash cannot lose an input whose results are out); close
+        (with checksum) files idle for ``idle_close_s``."""
         now = time.monotonic()
         for key, seg in list(self._segments.items()):
             if now - seg.last_used > idle_close_s:
@@ -177,6 +181,9 @@ class RawArchive:
             else:
                 seg.writer.flush()
                 seg.file.flush()
+                if durable and not seg.synced:
+                    os.fsync(seg.file.fileno())
+                    seg.synced = True
 
     def close(self) -> None:
         for seg in self._segments.values():

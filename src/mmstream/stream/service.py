@@ -571,11 +571,11 @@ class Service:
             out.append(consumer.position([tp])[0].offset)
         return out
 
-    def _flush_archive(self) -> None:
+    def _flush_archive(self, durable: bool = False) -> None:
         self._archive_flushed = time.monotonic()
         if self.archive is not None:
             try:
-                self.archive.flush()
+                self.archive.flush(durable=durable)
             except Exception as exc:
                 ARCHIVE_ERRORS.inc()
                 log.error("archive flush failed", error=str(exc))
@@ -1035,7 +1035,9 @@ class Service:
             notes.append(f"a later revision ({newer.revision}, result {newer.result_id}) was "
                          "published before this one came: it supersedes nothing")  # fmt: skip
         covered = self.store.covered_from_ns
-        if covered is not None and job.window.start_ns < covered:
+        # One rule for every analysis: data we do not hold is unknown, not dead time.
+        uncovered = covered is not None and job.window.start_ns < covered
+        if covered is not None and uncovered:
             complete = False
             notes.append(f"window starts before the event store's coverage ({format_utc(covered)})")
         events = {d: self.store.window(d, job.window) for d in job.detectors}
@@ -1047,7 +1049,7 @@ class Service:
             with measured(self.settings.measure_memory) as cost:
                 outcome = spec(inp)
             status = "COMPLETED" if complete else "INCOMPLETE"
-            if outcome.insufficient_livetime:
+            if outcome.insufficient_livetime and not uncovered:
                 status = "INSUFFICIENT_LIVETIME"
         except Exception as exc:
             error = "".join(traceback.format_exception_only(exc)).strip()
@@ -1408,7 +1410,7 @@ class Service:
             if item.offset is not None:
                 self.offsets.finish(item.topic, item.partition, item.offset)
             if item.offset is not None:
-                self._flush_archive()  # an alert is in the archive before its offset commits
+                self._flush_archive(durable=True)  # on disk before the offset commits
             try:
                 if self._abort_pending:
                     # An abort that timed out must be resumed before anything else:

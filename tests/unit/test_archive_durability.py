@@ -1,0 +1,36 @@
+"""The raw archive is on disk (fsynced) before an alert's offset may commit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mmstream.stream.archive import ArchivedMessage, RawArchive, read_archive
+
+
+def _msg(offset: int) -> ArchivedMessage:
+    return ArchivedMessage("igwn.gwalert", 0, offset, (1, 1_764_547_200_000), None,
+                           b"value", [("h", b"v")])  # fmt: skip
+
+
+def test_a_durable_flush_fsyncs_what_was_written_since_the_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    archive = RawArchive(tmp_path, "test")
+    archive.append(_msg(0))
+    archive.flush()
+    assert synced == [], "a plain flush does not fsync"
+    archive.flush(durable=True)
+    assert len(synced) == 1
+    archive.flush(durable=True)
+    assert len(synced) == 1, "nothing new: no second fsync"
+    archive.append(_msg(1))
+    archive.flush(durable=True)
+    assert len(synced) == 2
+    found = list(read_archive(tmp_path, ["igwn.gwalert"], 0, 2_000_000_000_000))
+    assert [m.offset() for m in found] == [0, 1]
