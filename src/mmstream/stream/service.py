@@ -376,7 +376,9 @@ class Service:
         since_ms = (now_ns() - int((self.settings.lookback_s + 60) * NS_PER_S)) // 1_000_000
         consumer = history_reader(self.kafka, "deadletters")
         try:
-            for msg in read_spans(consumer, spans(consumer, [topic], since_ms)):
+            # a topic created a moment ago may not have its partition leader yet
+            ranges = _leader_retry(lambda: spans(consumer, [topic], since_ms), "offsets_for_times")
+            for msg in read_spans(consumer, ranges):
                 self.dead.record(headers_of(msg))
         finally:
             consumer.close()
