@@ -24,7 +24,7 @@ from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S, SourceRef
 from mmstream.provenance.headers import headers_dict, notice_id, result_id
 from mmstream.times import now_ns, parse_utc_ns
-from tests.integration.harness import read_messages, running_service
+from tests.integration.harness import metric, read_messages, read_to_end, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -142,27 +142,30 @@ def test_offset_is_committed_only_after_results_are_published(kafka_bootstrap: s
             h.alert_topic, igwn_alert("MS000002x", time_ns=t_alert, ra_deg=10.0, dec_deg=5.0)
         )
         result_topic = h.settings.result_topic("temporal_coincidence")
-        time.sleep(3)
-        assert read_messages(h.settings, result_topic, 1, timeout=2) == []
+        # Sentinel: a later alert whose window is closed gets its result; the first has none,
+        # and its offset (so the sentinel's, behind it) is not committed.
+        h.produce(h.alert_topic, igwn_alert("MS000002s", time_ns=now_ns() - 3000 * NS_PER_S,
+                                            ra_deg=10.0, dec_deg=5.0))  # fmt: skip
+        (sentinel,) = read_messages(h.settings, result_topic, 1)
+        assert decode_result(sentinel.value())["alert"]["alert_id"] == "MS000002s"
         assert h.committed(h.alert_topic) < offset + 1, "offset committed before any result"
-        assert len(h.service.jobs) == 1
+        _wait(lambda: metric(h, "mmstream_windows_waiting") == 1, "one window waiting")
 
         # The detector's heartbeat passes the window end: the analysis runs and publishes.
         produce_heartbeat(
             h.producer, h.settings.status_topic(h.detector), h.detector, t_alert + 501 * NS_PER_S
         )
         h.producer.flush(10)
-        (msg,) = read_messages(h.settings, result_topic, 1)
+        msg = read_messages(h.settings, result_topic, 2)[1]
         assert decode_result(msg.value())["alert"]["alert_id"] == "MS000002x"
-        deadline = time.monotonic() + 10
-        while h.committed(h.alert_topic) != offset + 1 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert h.committed(h.alert_topic) == offset + 1
+        _wait(lambda: h.committed(h.alert_topic) == offset + 2, "both offsets committed")
 
 
 def test_malformed_alert_is_dead_lettered_and_service_goes_on(kafka_bootstrap: str) -> None:
     registry = Registry([Registry.discover().get("temporal_coincidence")])
     with running_service(kafka_bootstrap, registry=registry) as h:
+        dead_before = metric(h, "mmstream_deadletters_total", stage="decode",
+                             exception="DecodeError")  # fmt: skip
         produce_heartbeat(h.producer, h.settings.status_topic(h.detector), h.detector, now_ns())
         garbage = b"Obj\x01 this is not an Avro container" + uuid.uuid4().bytes
         bad_offset = h.produce(h.alert_topic, garbage, headers=[("origin-header", b"kept")])
@@ -187,7 +190,8 @@ def test_malformed_alert_is_dead_lettered_and_service_goes_on(kafka_bootstrap: s
         while h.committed(h.alert_topic) != good_offset + 1 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert h.committed(h.alert_topic) == good_offset + 1
-        assert h.service.counters["deadletters"] == 1
+        after = metric(h, "mmstream_deadletters_total", stage="decode", exception="DecodeError")
+        assert after == dead_before + 1
 
 
 def test_public_lvk_packet_runs_and_says_its_window_is_not_covered(
@@ -265,8 +269,6 @@ def test_downtime_in_the_window_says_insufficient_livetime(kafka_bootstrap: str)
 
 
 def test_missing_detector_events_are_a_data_gap_in_the_result(kafka_bootstrap: str) -> None:
-    from mmstream.ops.metrics import DATA_GAP_EVENTS
-
     registry = Registry([Registry.discover().get("temporal_coincidence")])
     with running_service(kafka_bootstrap, registry=registry) as h:
         end = now_ns()
@@ -277,7 +279,6 @@ def test_missing_detector_events_are_a_data_gap_in_the_result(kafka_bootstrap: s
         ]
         assert len(lost) > 10
         kept = [e for e in events if e not in lost]
-        before = DATA_GAP_EVENTS.labels(h.detector)._value.get()
         produce_events(h.producer, h.settings.detector_topic(h.detector), kept)
         produce_heartbeats(h.producer, h.settings.status_topic(h.detector), h.detector,
                            end - 1500 * NS_PER_S, end)  # fmt: skip
@@ -295,12 +296,11 @@ def test_missing_detector_events_are_a_data_gap_in_the_result(kafka_bootstrap: s
         )
         gap_s = (gaps[0]["end_ns"] - gaps[0]["start_ns"]) / NS_PER_S
         assert record["window"]["livetime_fraction"] == pytest.approx(1 - gap_s / 1000, abs=1e-6)
-        assert DATA_GAP_EVENTS.labels(h.detector)._value.get() - before == len(lost)
-        assert h.service.counters["data_gaps"] == 1
+        missing = "mmstream_detector_missing_events_total"
+        assert metric(h, missing, detector=h.detector) == len(lost)
 
 
 def test_late_events_heal_the_gap_and_update_the_result(kafka_bootstrap: str) -> None:
-    from tests.integration.harness import read_to_end
 
     registry = Registry([Registry.discover().get("temporal_coincidence")])
     with running_service(kafka_bootstrap, registry=registry, late_events="rerun",
@@ -332,13 +332,15 @@ def test_late_events_heal_the_gap_and_update_the_result(kafka_bootstrap: str) ->
         assert second["excluded"] == [] and second["window"]["livetime_fraction"] == 1.0
         assert second["statistics"]["n_events"] == first["statistics"]["n_events"] + len(lost)
         assert any("late-data update 1" in n for n in second["notes"])
-        assert h.service.counters["late_events"] == len(lost)
-        time.sleep(3)  # no further update without further late events
-        assert len(read_to_end(h.settings, topic)) == 2
+        late = "mmstream_detector_late_events_total"
+        assert metric(h, late, detector=h.detector) == len(lost)
+        # Sentinel: a later alert's result; still no further update without late events.
+        h.produce(h.alert_topic, igwn_alert("S000022s", time_ns=t_alert, ra_deg=1.0, dec_deg=5.0))
+        _wait(lambda: "S000022s" in _alerts(h, topic), "the sentinel's result")
+        assert _alerts(h, topic).count("S000022h") == 2
 
 
 def test_late_events_are_counted_without_a_new_result_by_default(kafka_bootstrap: str) -> None:
-    from tests.integration.harness import read_to_end
 
     registry = Registry([Registry.discover().get("temporal_coincidence")])
     with running_service(kafka_bootstrap, registry=registry, late_settle_s=0.1) as h:
@@ -356,10 +358,24 @@ def test_late_events_are_counted_without_a_new_result_by_default(kafka_bootstrap
                                     first_seq=len(late))  # fmt: skip
         produce_events(h.producer, h.settings.detector_topic(h.detector), late + outside)
         h.producer.flush(10)
-        deadline = time.monotonic() + 30
-        while h.service.counters["detector_events"] < len(late) + len(outside):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        assert h.service.counters["late_events"] == len(late) > 0
-        time.sleep(1)
-        assert len(read_to_end(h.settings, topic)) == 1
+        events_topic = h.settings.detector_topic(h.detector)
+        _wait(lambda: metric(h, "mmstream_messages_consumed_total", topic=events_topic)
+              >= len(late) + len(outside), "every event read")  # fmt: skip
+        assert (
+            metric(h, "mmstream_detector_late_events_total", detector=h.detector) == len(late) > 0
+        )
+        # Sentinel: a later alert's result; the first alert still has its one result only.
+        h.produce(h.alert_topic, igwn_alert("S000023s", time_ns=t_alert, ra_deg=1.0, dec_deg=5.0))
+        _wait(lambda: "S000023s" in _alerts(h, topic), "the sentinel's result")
+        assert _alerts(h, topic).count("S000023k") == 1
+
+
+def _wait(condition, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def _alerts(h, topic: str) -> list[str]:
+    return [decode_result(m.value())["alert"]["alert_id"] for m in read_to_end(h.settings, topic)]

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydantic import BaseModel
@@ -105,9 +107,30 @@ def test_temporal_coincidence_lists_events_by_time_offset() -> None:
     assert out.statistics["p_value"] == pytest.approx(1 - np.exp(-1) * 2.5)
 
 
-def test_handler_source_hash_changes_with_the_code() -> None:
-    other = analysis(name="temporal_coincidence", version="1.0.0")(lambda inp: Outcome("other"))
-    assert other.source_sha256 != temporal_coincidence.source_sha256
+def test_handler_source_hash_changes_with_the_code(tmp_path: Path) -> None:
+    """The same handler, edited by one character in its body: the hash moves; unedited
+    code in another file: the hash stays (it is of the code, not of where it lives)."""
+    import importlib.util
+
+    code = (
+        "from mmstream.analyses.registry import Outcome, analysis\n\n"
+        "@analysis(name='edited', version='1.0.0')\n"
+        "def edited(inp):\n"
+        "    return Outcome(summary='threshold 0.5')\n"
+    )
+
+    def load(name: str, text: str) -> str:
+        path = tmp_path / f"{name}.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return str(module.edited.source_sha256)
+
+    original = load("handler_v1", code)
+    assert load("handler_copy", code) == original
+    assert load("handler_v2", code.replace("0.5", "0.6")) != original
 
 
 def test_raven_windows_follow_the_alert_group() -> None:
