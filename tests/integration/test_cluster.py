@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, PartitionMetadata
 
 from mmstream.broker.cluster import LocalCluster
 from mmstream.config import load_settings
@@ -27,6 +27,26 @@ N_ALERTS = 40
 
 def test_broker_killed_in_a_three_node_cluster_loses_nothing(tmp_path: Path) -> None:
     cluster = LocalCluster(tmp_path / "cluster")
+    try:  # every broker stops, whatever fails
+        _run_with(cluster, tmp_path)
+    finally:
+        cluster.stop()
+
+
+def _partition_zero(admin: AdminClient, topic: str, timeout: float = 60) -> PartitionMetadata:
+    """Partition 0 of a topic just created, once the broker answering knows its leader and
+    replicas (a node that has not learned the new topic yet answers without it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(topic, timeout=10).topics
+        part = topics[topic].partitions.get(0) if topic in topics else None
+        if part is not None and part.leader >= 0 and len(part.replicas) == 3:
+            return part
+        assert time.monotonic() < deadline, f"no metadata for {topic} partition 0"
+        time.sleep(0.2)
+
+
+def _run_with(cluster: LocalCluster, tmp_path: Path) -> None:
     infos = cluster.start()
     print(f"\n3-node cluster ready; slowest node {max(i.startup_seconds for i in infos):.1f} s")
     bootstrap = cluster.bootstrap
@@ -48,7 +68,7 @@ def test_broker_killed_in_a_three_node_cluster_loses_nothing(tmp_path: Path) -> 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     ensure_topics(admin, [alert_topic, settings.detector_topic(detector),
                           settings.status_topic(detector)])  # fmt: skip
-    meta = admin.list_topics(alert_topic, timeout=10).topics[alert_topic].partitions[0]
+    meta = _partition_zero(admin, alert_topic)
     assert len(meta.replicas) == 3, "topics are replicated on all three nodes"
     end = time.time_ns()
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
@@ -88,4 +108,3 @@ def test_broker_killed_in_a_three_node_cluster_loses_nothing(tmp_path: Path) -> 
         assert proc.poll() is None, "the service kept running"
     finally:
         stop_process(proc)
-        cluster.stop()

@@ -7,6 +7,8 @@ until a majority of controllers is up.
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 from pathlib import Path
 
 from mmstream.broker.local import (
@@ -46,6 +48,7 @@ class LocalCluster:
             )
             for i in range(size)
         ]
+        self._procs: list[subprocess.Popen[bytes]] = []
 
     @property
     def bootstrap(self) -> str:
@@ -53,6 +56,7 @@ class LocalCluster:
 
     def start(self, timeout: float = 120.0) -> list[BrokerInfo]:
         launched = [(node, *node.launch(node.ports)) for node in self.nodes]
+        self._procs = [proc for _, proc, *_ in launched]
         infos = []
         for node, proc, broker_port, controller_port, t0 in launched:
             info = node.await_ready(proc, broker_port, controller_port, t0, timeout)
@@ -66,5 +70,13 @@ class LocalCluster:
         return infos
 
     def stop(self) -> None:
+        """Stop every node, each by its PID; a node that never got as far as recording its
+        PID is killed through the process handle we launched it with."""
         for node in self.nodes:
-            node.stop()
+            with contextlib.suppress(Exception):
+                node.stop()
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+                with contextlib.suppress(Exception):
+                    proc.wait(10)
