@@ -24,7 +24,13 @@ from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S, SourceRef
 from mmstream.provenance.headers import headers_dict, notice_id, result_id
 from mmstream.times import now_ns, parse_utc_ns
-from tests.integration.harness import metric, read_messages, read_to_end, running_service
+from tests.integration.harness import (
+    metric,
+    read_messages,
+    read_to_end,
+    running_service,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -149,7 +155,7 @@ def test_offset_is_committed_only_after_results_are_published(kafka_bootstrap: s
         (sentinel,) = read_messages(h.settings, result_topic, 1)
         assert decode_result(sentinel.value())["alert"]["alert_id"] == "MS000002s"
         assert h.committed(h.alert_topic) < offset + 1, "offset committed before any result"
-        _wait(lambda: metric(h, "mmstream_windows_waiting") == 1, "one window waiting")
+        wait_until(lambda: metric(h, "mmstream_windows_waiting") == 1, "one window waiting")
 
         # The detector's heartbeat passes the window end: the analysis runs and publishes.
         produce_heartbeat(
@@ -158,7 +164,7 @@ def test_offset_is_committed_only_after_results_are_published(kafka_bootstrap: s
         h.producer.flush(10)
         msg = read_messages(h.settings, result_topic, 2)[1]
         assert decode_result(msg.value())["alert"]["alert_id"] == "MS000002x"
-        _wait(lambda: h.committed(h.alert_topic) == offset + 2, "both offsets committed")
+        wait_until(lambda: h.committed(h.alert_topic) == offset + 2, "both offsets committed")
 
 
 def test_malformed_alert_is_dead_lettered_and_service_goes_on(kafka_bootstrap: str) -> None:
@@ -336,7 +342,7 @@ def test_late_events_heal_the_gap_and_update_the_result(kafka_bootstrap: str) ->
         assert metric(h, late, detector=h.detector) == len(lost)
         # Sentinel: a later alert's result; still no further update without late events.
         h.produce(h.alert_topic, igwn_alert("S000022s", time_ns=t_alert, ra_deg=1.0, dec_deg=5.0))
-        _wait(lambda: "S000022s" in _alerts(h, topic), "the sentinel's result")
+        wait_until(lambda: "S000022s" in _alerts(h, topic), "the sentinel's result")
         assert _alerts(h, topic).count("S000022h") == 2
 
 
@@ -359,22 +365,15 @@ def test_late_events_are_counted_without_a_new_result_by_default(kafka_bootstrap
         produce_events(h.producer, h.settings.detector_topic(h.detector), late + outside)
         h.producer.flush(10)
         events_topic = h.settings.detector_topic(h.detector)
-        _wait(lambda: metric(h, "mmstream_messages_consumed_total", topic=events_topic)
+        wait_until(lambda: metric(h, "mmstream_messages_consumed_total", topic=events_topic)
               >= len(late) + len(outside), "every event read")  # fmt: skip
         assert (
             metric(h, "mmstream_detector_late_events_total", detector=h.detector) == len(late) > 0
         )
         # Sentinel: a later alert's result; the first alert still has its one result only.
         h.produce(h.alert_topic, igwn_alert("S000023s", time_ns=t_alert, ra_deg=1.0, dec_deg=5.0))
-        _wait(lambda: "S000023s" in _alerts(h, topic), "the sentinel's result")
+        wait_until(lambda: "S000023s" in _alerts(h, topic), "the sentinel's result")
         assert _alerts(h, topic).count("S000023k") == 1
-
-
-def _wait(condition, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
 
 
 def _alerts(h, topic: str) -> list[str]:

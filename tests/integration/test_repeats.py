@@ -3,7 +3,6 @@ bad detector message is dead-lettered once however often the service restarts.""
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
@@ -16,16 +15,15 @@ from mmstream.model import NS_PER_S, DetectorEvent
 from mmstream.provenance.headers import headers_dict
 from mmstream.stream.messages import headers_of
 from mmstream.times import now_ns
-from tests.integration.harness import metric, read_messages, read_to_end, running_service
+from tests.integration.harness import (
+    metric,
+    read_messages,
+    read_to_end,
+    running_service,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def _wait(condition, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
 
 
 def test_repeated_events_count_once_and_are_not_late_data(kafka_bootstrap: str) -> None:
@@ -52,19 +50,19 @@ def test_repeated_events_count_once_and_are_not_late_data(kafka_bootstrap: str) 
         assert len({e["event_id"] for e in first["events"]}) == len(first["events"])
         dup = "mmstream_detector_duplicate_events_total"
         late = "mmstream_detector_late_events_total"
-        _wait(lambda: metric(h, dup, detector=h.detector) == 40, "40 repeats counted")
+        wait_until(lambda: metric(h, dup, detector=h.detector) == 40, "40 repeats counted")
 
         # Repeats of events in the published window: dropped, not late, no re-run.
         produce_events(h.producer, topic, in_window[40:50])
         h.producer.flush(10)
-        _wait(lambda: metric(h, dup, detector=h.detector) == 50, "10 more repeats counted")
+        wait_until(lambda: metric(h, dup, detector=h.detector) == 50, "10 more repeats counted")
         assert metric(h, late, detector=h.detector) == 0
         # Sentinel: one genuinely new late event; its update is the only one, with one more event.
         newcomer = DetectorEvent(f"late-{tag}", h.detector, 0, t_alert + 10 * NS_PER_S, 1.0, 2.0,
                                  1.0, source="late writer")  # fmt: skip
         produce_events(h.producer, topic, [newcomer])
         h.producer.flush(10)
-        _wait(lambda: len(read_to_end(h.settings, results)) >= 2, "the late-data update")
+        wait_until(lambda: len(read_to_end(h.settings, results)) >= 2, "the late-data update")
         msgs = read_to_end(h.settings, results)
         assert len(msgs) == 2
         update = decode_result(msgs[1].value())
