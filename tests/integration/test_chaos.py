@@ -60,12 +60,15 @@ class Feeder(threading.Thread):
         self.alerts = 0
         self.alerts_on = threading.Event()
         self.alerts_on.set()
+        self.alerts_off = threading.Event()  # set once no more alert will be sent
         self.done = threading.Event()
 
     def run(self) -> None:
         s, det = self.settings, self.settings.detectors[0]
         last_beat, seq, next_alert = time.time_ns(), 0, time.monotonic()
         while not self.done.is_set():
+            if not self.alerts_on.is_set():
+                self.alerts_off.set()
             now = time.time_ns()
             events = []
             for _ in range(self.rng.randrange(0, 3)):
@@ -163,7 +166,7 @@ def test_sigkill_on_work_in_flight_loses_and_duplicates_nothing(
             if scheduled - published:
                 hits += 1  # it died holding an alert whose results (and offset) were not out
         feeder.alerts_on.clear()
-        time.sleep(0.5)  # the feeder's loop turn that may still send an alert
+        assert feeder.alerts_off.wait(30), "the feeder stopped sending alerts"
         n_alerts = feeder.alerts
         proc = start_mmstream("run", "--config", str(cfg), log=log)
         try:
