@@ -191,3 +191,27 @@ def test_a_heartbeat_read_before_its_events_does_not_close_the_window_early(
             1 for e in events if t_ms - 500 * NS_PER_S <= e.time_ns <= t_ms + 500 * NS_PER_S
         )
         assert decode_result(msg.value())["statistics"]["n_events"] == expected
+
+
+def test_a_refused_last_detector_message_does_not_hold_the_watermark_back(
+    kafka_bootstrap: str,
+) -> None:
+    """A heartbeat counts once the events partitions are read to their end: a dead-lettered
+    message at the end is read too, so the window closes on the heartbeat (not max_wait_s)."""
+    from mmstream.feeders import background_events, produce_events
+
+    registry = Registry([Registry.discover().get("temporal_coincidence")])
+    with running_service(kafka_bootstrap, registry=registry) as h:  # max_wait_s = 3600
+        end = now_ns()
+        events = background_events(h.detector, end - 1200 * NS_PER_S, end, 0.05, seed=8)
+        produce_events(h.producer, h.settings.detector_topic(h.detector), events)
+        h.producer.produce(h.settings.detector_topic(h.detector), value=None)  # refused, last
+        h.producer.flush(10)
+        produce_heartbeat(h.producer, h.settings.status_topic(h.detector), h.detector, end)
+        h.producer.flush(10)
+        h.produce(h.alert_topic, igwn_alert("S000060w", time_ns=end - 600 * NS_PER_S,
+                                            ra_deg=1.0, dec_deg=2.0))  # fmt: skip
+        (msg,) = read_messages(h.settings, h.settings.result_topic("temporal_coincidence"), 1)
+        assert decode_result(msg.value())["status"] == "COMPLETED"
+        (dead,) = read_messages(h.settings, h.settings.deadletter_topic, 1)
+        assert dead.value() is None

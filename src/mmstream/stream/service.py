@@ -629,6 +629,10 @@ class Service:
         time goes into ``heartbeats`` (latest per detector) for the watermark."""
         stored = self._archived(msg)
         topic, partition, offset = origin(msg)
+        if topic.endswith(".events"):
+            # Read, whatever comes of it: a heartbeat waits for the events partitions to be
+            # read up to their end, and a refused last message must not hold it back.
+            self.watermarks.read(topic, partition, offset)
         if self.dead.seen(topic, partition, offset):
             return  # dead-lettered before a restart: once is enough
         try:
@@ -648,7 +652,6 @@ class Service:
                 latest = heartbeats.get(status.detector, status.time_ns)
                 heartbeats[status.detector] = max(latest, status.time_ns)
                 return
-            self.watermarks.read(topic, partition, offset)
             self._tally_messages[topic] += 1
             events = decode_events(value)
             for i, event in enumerate(events):
