@@ -92,8 +92,9 @@ class DeadLettered:
 
     Detector topics are read again from ``now - lookback_s`` on every start; without this,
     a bad detector message would be dead-lettered once more after each restart. Filled
-    from the dead-letter topic's recent messages (headers only) before any detector
-    message is read, then by each dead letter written.
+    from the dead-letter topic's recent messages before any detector message is read; a
+    running process reads each detector message once, so it needs nothing more (and the
+    set does not grow with a hostile flood).
     """
 
     origins: set[tuple[str, int, int]] = field(default_factory=set)
@@ -110,6 +111,3 @@ class DeadLettered:
 
     def seen(self, topic: str, partition: int, offset: int) -> bool:
         return (topic, partition, offset) in self.origins
-
-    def add(self, topic: str, partition: int, offset: int) -> None:
-        self.origins.add((topic, partition, offset))

@@ -1346,7 +1346,6 @@ class Service:
             archive=archive,
         )
         self._produce_deadletter(dl.value, msg.key(), dl.headers)
-        self.dead.add(topic, partition, offset)
         self.counters["deadletters"] += 1
         DEADLETTERS.labels("decode", type(exc).__name__).inc()
 
