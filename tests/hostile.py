@@ -195,6 +195,16 @@ def gzip_bomb(inflated: int = 128 << 20) -> bytes:
     return b"".join(parts) + z.flush()
 
 
+@cache
+def _deflate_bomb() -> bytes:
+    """An Avro container whose one deflate block inflates to 64 MiB of one string."""
+    schema = {"type": "record", "name": "Alert", "namespace": "igwn.alerts",
+              "fields": [{"name": "a", "type": "string"}]}  # fmt: skip
+    buf = io.BytesIO()
+    fastavro.writer(buf, fastavro.parse_schema(schema), [{"a": "x" * (64 << 20)}], codec="deflate")
+    return buf.getvalue()
+
+
 def _igwn_avro(rng: random.Random, record: dict[str, Any] | None = None,
                schema: dict[str, Any] | None = None) -> bytes:  # fmt: skip
     return _container(schema or _schema_json("igwn_alert.avsc"), [record or igwn_record(rng)])
@@ -306,6 +316,19 @@ KINDS: dict[str, Builder] = dict([
     _k("avro-block-of-empties", IGWN, "zero-size",
        lambda rng, det: _container_with_block(
            {"type": "record", "name": "Alert", "namespace": "igwn.alerts", "fields": []}, 2**62, b"")),
+    _k("avro-array-of-empty-fixed", IGWN, "refused",
+       lambda rng, det: _container_with_block(
+           {"type": "record", "name": "Alert", "namespace": "igwn.alerts",
+            "fields": [{"name": "z", "type": {"type": "fixed", "name": "Z", "size": 0}},
+                       {"name": "b", "type": {"type": "array", "items": "igwn.alerts.Z"}}]},
+           1, _zigzag(2**62) + b"\x00")),
+    _k("avro-array-of-tiny-records", IGWN, "repeats a record",
+       lambda rng, det: _container_with_block(
+           {"type": "record", "name": "Alert", "namespace": "igwn.alerts",
+            "fields": [{"name": "b", "type": {"type": "array", "items": {
+                "type": "record", "name": "B", "fields": [{"name": "x", "type": "boolean"}]}}}]},
+           1, _zigzag(1 << 20) + b"\x01" * (1 << 20) + b"\x00")),
+    _k("avro-deflate-bomb", IGWN, "codec 'deflate' refused", lambda rng, det: _deflate_bomb()),
     _k("gzip-bomb-skymap", IGWN, "inflates to more than",
        lambda rng, det: _igwn_avro(rng, igwn_record(rng, gzip_bomb()))),
     # hangs, and sky maps that are not probability maps

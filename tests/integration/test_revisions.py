@@ -113,8 +113,11 @@ def test_an_update_that_overtakes_its_preliminary_is_not_superseded_by_it(
             igwn_alert("S000040o", time_ns=t, ra_deg=1.0, dec_deg=2.0, created_ns=created),
         )  # the PRELIMINARY, late
         h.produce(h.alert_topic, igwn_alert("S000041o", time_ns=t, ra_deg=1.0, dec_deg=2.0))
-        results = [decode_result(m.value()) for m in read_messages(h.settings, topic, 3)]
+        msgs = read_messages(h.settings, topic, 3)
+        results = [decode_result(m.value()) for m in msgs]
         update, prelim, sentinel = results
+        assert headers_dict(msgs[1].headers())["mmstream-superseded-by"] == (
+            update["result_id"].encode())  # fmt: skip
         assert (update["alert"]["alert_type"], prelim["alert"]["alert_type"]) == (
             "UPDATE", "PRELIMINARY")  # fmt: skip
         assert update["supersedes"] is None and prelim["supersedes"] is None

@@ -116,3 +116,7 @@ def test_sources_per_detector_are_bounded() -> None:
     assert not gaps.admits("d", "s-new", limit=3)
     assert gaps.admits("d", "s1", limit=3)  # a known source always
     assert gaps.admits("other", "s-new", limit=3)  # per detector
+    gaps.add("d", "s2", 1, 100)  # s2 speaks again later; s0 and s1 fall silent
+    gaps.evict(before_ns=50)
+    assert gaps.admits("d", "s-new", limit=3), "silent writers free their places"
+    assert gaps.admits("d", "s-other", limit=3) and gaps.admits("d", "s2", limit=3)

@@ -110,7 +110,7 @@ def _canonical(value: Any) -> Any:
 
 
 def read_container(
-    data: bytes, max_records: int = 1000
+    data: bytes, max_records: int = 1000, *, untrusted: bool = False
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Writer schema and records (at most ``max_records``) of an Avro object container file.
 
@@ -118,9 +118,19 @@ def read_container(
     zero-byte items (``null``) with 2^62 elements in a 200-byte message: fastavro would
     allocate until the machine runs out. Such schemas are refused before any record is
     read; with every item at least one byte, the input's length bounds what is built.
+    ``untrusted`` (messages from outside) also refuses compressed containers (fastavro
+    inflates a block whole: 400 kB of deflate became 900 MB) and repeated records or
+    nested repetition (one dict per input byte), so what is built stays within a small
+    multiple of the message's size.
     """
     try:
         reader = fastavro.reader(io.BytesIO(data))
+        if untrusted:
+            codec = reader.metadata.get("avro.codec", "null")
+            if codec != "null":
+                raise DecodeError(f"Avro container codec {codec!r} refused: alerts come "
+                                  "uncompressed (Kafka compresses on the wire)")  # fmt: skip
+            _flat_repeats(reader.writer_schema, False, set())
         if _min_size(reader.writer_schema, {}, ()) == 0:
             raise DecodeError(
                 "Avro writer schema's records are zero-size: refused (a count of them "
@@ -155,9 +165,10 @@ def _min_size(schema: Any, named: dict[str, Any], stack: tuple[str, ...]) -> int
             _min_size(branch, named, stack)
         return 1
     kind = schema.get("type")
+    if kind in ("record", "error", "enum", "fixed"):
+        named[str(schema.get("name"))] = schema  # later references by name look it up
     if kind in ("record", "error"):
         name = str(schema.get("name"))
-        named[name] = schema
         return sum(_min_size(f["type"], named, (*stack, name)) for f in schema.get("fields", []))
     if kind == "enum":
         return 1
@@ -215,3 +226,35 @@ class SingleObjectDecoder:
         if buf.tell() != len(data) - 10:
             raise DecodeError(f"{len(data) - 10 - buf.tell()} stray bytes after the Avro datum")
         return kind, record
+
+
+def _flat_repeats(schema: Any, in_repeat: bool, seen: set[str]) -> None:
+    """Refuse records, arrays or maps inside an array or map item (``untrusted`` readers):
+    a repeated item is then one small object per at least one input byte."""
+    if isinstance(schema, str):
+        if in_repeat and schema not in _PRIMITIVE_SIZE:
+            raise DecodeError(f"Avro writer schema repeats the named type {schema!r}: refused")
+        return
+    if isinstance(schema, list):
+        for branch in schema:
+            _flat_repeats(branch, in_repeat, seen)
+        return
+    kind = schema.get("type")
+    if kind in ("record", "error"):
+        if in_repeat:
+            raise DecodeError("Avro writer schema repeats a record (array or map of records): "
+                              "refused")  # fmt: skip
+        name = str(schema.get("name"))
+        if name in seen:
+            return
+        seen.add(name)
+        for f in schema.get("fields", []):
+            _flat_repeats(f["type"], False, seen)
+    elif kind in ("array", "map"):
+        if in_repeat:
+            raise DecodeError("Avro writer schema nests an array or map in another: refused")
+        _flat_repeats(schema.get("items" if kind == "array" else "values"), True, seen)
+    elif kind in ("enum", "fixed"):
+        return
+    else:
+        _flat_repeats(kind, in_repeat, seen)

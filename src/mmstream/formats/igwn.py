@@ -36,7 +36,7 @@ def role_of(superevent_id: str) -> Role:
 
 
 def decode(data: bytes, ref: SourceRef, limits: Limits = DEFAULT_LIMITS) -> Alert:
-    schema, records = read_container(data, max_records=1)
+    schema, records = read_container(data, max_records=1, untrusted=True)
     name = schema.get("name") if isinstance(schema, dict) else None
     if name not in SCHEMA_NAMES:
         raise DecodeError(f"Avro writer schema {name!r} is not an IGWN alert schema")

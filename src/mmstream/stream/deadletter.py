@@ -100,14 +100,16 @@ class DeadLettered:
     origins: set[tuple[str, int, int]] = field(default_factory=set)
 
     def record(self, headers: Iterable[tuple[str, bytes]]) -> None:
-        for key, value in headers:
-            if key == ORIGIN:
-                try:
-                    o = json.loads(value)
-                    self.origins.add((str(o["topic"]), int(o["partition"]), int(o["offset"])))
-                except (ValueError, KeyError, TypeError):
-                    pass  # not one of ours
-                return
+        """Note one dead letter's origin: the last origin header, ours (the original's
+        headers come first, and a hostile message may carry a forged one)."""
+        origins = [value for key, value in headers if key == ORIGIN]
+        if not origins:
+            return
+        try:
+            o = json.loads(origins[-1])
+            self.origins.add((str(o["topic"]), int(o["partition"]), int(o["offset"])))
+        except (ValueError, KeyError, TypeError):
+            pass  # not one of ours
 
     def seen(self, topic: str, partition: int, offset: int) -> bool:
         return (topic, partition, offset) in self.origins

@@ -114,8 +114,14 @@ class SequenceGaps:
         ]
 
     def evict(self, before_ns: int) -> None:
-        """Forget runs that end before ``before_ns`` (keeping each source's latest run)."""
-        for src in self._sources.values():
+        """Forget runs that end before ``before_ns`` (keeping each source's latest run), and
+        sources silent since then: writers that came and went free their place under
+        ``max_sources``."""
+        for key, src in list(self._sources.items()):
+            if src.runs and src.runs[-1].t_hi < before_ns:
+                del self._sources[key]
+                self._per_detector[key[0]] -= 1
+                continue
             keep = max(len(src.runs) - 1, 0)
             cut = 0
             while cut < keep and src.runs[cut].t_hi < before_ns:

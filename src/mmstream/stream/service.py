@@ -665,14 +665,14 @@ class Service:
             self._deadletter_detector(msg, exc, archive=stored)
             return
         for event in events:
-            late = bool(self.closed) and event.time_ns <= self._late_horizon_ns
-            if late and self.store.holds(event):
+            hits = self._closed_windows_of(event) if self.closed else []
+            if hits and self.store.holds(event):
                 DUPLICATE_EVENTS.labels(detector).inc()  # a repeat is not late data
                 continue
             if (gap := self.store.add(event, partition, offset)) is not None:
                 self._data_gap(gap)
-            if late:
-                self._late_event(event)
+            if hits:
+                self._late_event(event, hits)
         self.counters["detector_events"] += len(events)
         if events:
             self._tally_events[events[0].detector] += len(events)
@@ -687,16 +687,19 @@ class Service:
         self._tally_messages.clear()
         self._tally_events.clear()
 
-    def _late_event(self, event: DetectorEvent) -> None:
-        """An event inside a window whose result is out: count it, and mark it for a re-run."""
-        hits = [
+    def _closed_windows_of(self, event: DetectorEvent) -> list[ClosedWindow]:
+        """The published windows (still watched) this event falls in."""
+        if event.time_ns > self._late_horizon_ns:
+            return []
+        return [
             cw
             for cw in self.closed
             if event.detector in cw.job.detectors
             and cw.job.window.start_ns <= event.time_ns <= cw.job.window.end_ns
         ]
-        if not hits:
-            return
+
+    def _late_event(self, event: DetectorEvent, hits: list[ClosedWindow]) -> None:
+        """An event inside a window whose result is out: count it, and mark it for a re-run."""
         self.counters["late_events"] += 1
         LATE_EVENTS.labels(event.detector).inc()
         for cw in hits:
@@ -712,7 +715,7 @@ class Service:
 
     def _watch(self, job: Job, rid: str) -> None:
         """Watch a window whose result was just made for late events (see late_events)."""
-        self._forget_windows(job.alert.alert_id, job.spec.name)
+        self._forget_windows(job.alert, job.spec.name)
         self.closed.append(
             ClosedWindow(
                 job, rid, time.monotonic() + self.settings.late_watch_s, updates=job.update
@@ -743,12 +746,14 @@ class Service:
             self._run_job(update, complete=True)
         self._late_horizon_ns = max((cw.job.window.end_ns for cw in self.closed), default=0)
 
-    def _forget_windows(self, alert_id: str, analysis: str | None = None) -> None:
+    def _forget_windows(self, alert: Alert, analysis: str | None = None) -> None:
+        """Stop watching this alert's (and role's: a test never touches the real one) windows."""
         self.closed = [
             cw
             for cw in self.closed
             if not (
-                cw.job.alert.alert_id == alert_id
+                cw.job.alert.alert_id == alert.alert_id
+                and cw.job.alert.role == alert.role
                 and (analysis is None or cw.job.spec.name == analysis)
             )
         ]
@@ -856,7 +861,7 @@ class Service:
             self._finish_alert(PendingAlert(alert, 0))
             return
         if alert.alert_type is AlertType.RETRACTION:
-            self._forget_windows(alert.alert_id)
+            self._forget_windows(alert)
             self._retract(alert, logger)
             return
         specs = [s for s in self._enabled() if s.matches(alert)]
@@ -1261,6 +1266,12 @@ class Service:
         if job.update:
             headers.append(("mmstream-late-update", str(job.update).encode()))
             record["provenance"]["mmstream-late-update"] = str(job.update)
+        newer = self.index.latest(spec.name, alert.alert_id, str(alert.role))
+        if not job.update and newer is not None and _older(alert, newer):
+            # An older revision that came late: born superseded by the newer one, so that a
+            # reader (and a later retraction of the newer one) leaves nothing of it live.
+            headers.append(("mmstream-superseded-by", newer.result_id.encode()))
+            record["provenance"]["mmstream-superseded-by"] = newer.result_id
         messages = [(topic, alert.alert_id, encode_result(record), headers)]
         if outcome.notice is not None:
             notice = {**outcome.notice, "alert_datetime": produced_at}
@@ -1371,7 +1382,7 @@ class Service:
         while True:
             try:
                 self.plain_producer.produce(
-                    self.settings.deadletter_topic,
+                    self._route(self.settings.deadletter_topic),
                     value=value,
                     key=key,
                     headers=as_produce_headers(headers),

@@ -54,6 +54,7 @@ class _Columns:
 class _DetectorBuffer:
     cols: _Columns = field(default_factory=_Columns)
     rows: list[tuple[str, int, float, float, float, float, int, int]] = field(default_factory=list)
+    pending: set[tuple[int, str]] = field(default_factory=set)  # (time, id) of the rows
     watermark_ns: int | None = None
 
 
@@ -86,6 +87,7 @@ class EventStore:
                 offset,
             )
         )
+        buf.pending.add((event.time_ns, event.event_id))
         if len(buf.rows) >= _FLUSH_ROWS:
             self._flush(buf)
         if event.derived_from:
@@ -133,8 +135,9 @@ class EventStore:
         buf = self._detectors.get(event.detector)
         if buf is None:
             return False
-        self._flush(buf)
-        c = buf.cols
+        if (event.time_ns, event.event_id) in buf.pending:
+            return True
+        c = buf.cols  # searched as they are: merging the rows would copy every column
         lo = int(np.searchsorted(c.time_ns, event.time_ns, side="left"))
         hi = int(np.searchsorted(c.time_ns, event.time_ns, side="right"))
         return bool(np.any(c.event_id[lo:hi] == event.event_id))
@@ -199,6 +202,7 @@ class EventStore:
             return
         ids, times, ras, decs, sigmas, energies, parts, offs = zip(*buf.rows, strict=True)
         buf.rows = []
+        buf.pending = set()
         new = [
             np.array(ids, dtype=_STR),
             np.array(times, np.int64),
