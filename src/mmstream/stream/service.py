@@ -297,10 +297,12 @@ class Service:
         # End-offset queries go through an idle client: the fetching consumer answers them
         # only after its long-poll fetch returns (about 0.5 s each).
         self.offsets_client = Consumer({**self.kafka, "group.id": f"{s.group_id}.offsets"})
+        # First: starting the producer aborts a transaction our predecessor left open, which
+        # would hold every read_committed reader of our topics (the next two) until it expires.
+        self.producer = self._transactional_producer()
         self._read_deadletters(admin)
         self._assign_detectors(admin)
         self._catch_up_results(admin)
-        self.producer = self._transactional_producer()
         self.plain_producer = Producer(
             large_message_config({**self.kafka, "enable.idempotence": True})
         )
@@ -801,6 +803,11 @@ class Service:
         stored = self._archived(msg)
         self._arrivals[(topic, partition, offset)] = time.monotonic()
         self.offsets.begin(topic, partition, offset)
+        if self.dead.seen(topic, partition, offset):
+            # Dead-lettered before a restart, but its offset could not move past an earlier
+            # alert still waiting: move it now, with no second dead letter.
+            self._transact([], topic, partition, offset=offset)
+            return
         try:
             if own := [k for k, _ in headers_of(msg) if k in OWN_OUTPUT_HEADERS]:
                 raise DecodeError(
