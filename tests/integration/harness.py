@@ -186,20 +186,39 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> No
         proc.wait()
 
 
+def sample(text: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus text page (0 if absent), read with prometheus-client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and all(found.labels.get(k) == v for k, v in labels.items()):
+                return float(found.value)
+    return 0.0
+
+
 def metric(h: Harness, name: str, **labels: str) -> float:
     """A sample from the service's own /metrics page, as Prometheus scrapes it (0 if absent)."""
     import urllib.request
 
-    from prometheus_client.parser import text_string_to_metric_families
-
     assert h.service.http is not None, "the service serves no /metrics"
     with urllib.request.urlopen(h.service.http.address + "metrics", timeout=10) as r:
-        text = r.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return 0.0
+        return sample(r.read().decode(), name, **labels)
+
+
+def log_events(log: Path, start: int = 0) -> list[dict[str, Any]]:
+    """The JSON log lines `mmstream run` wrote to ``log`` from byte ``start`` on (a line torn
+    by a kill is left out)."""
+    import json
+
+    out = []
+    for line in log.read_bytes()[start:].decode(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out
 
 
 def wait_until(condition: Any, what: str, timeout: float = 60.0) -> None:

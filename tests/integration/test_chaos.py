@@ -10,8 +10,6 @@ are one transaction, logged "results published") when it died.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import random
 import signal
 import threading
@@ -29,7 +27,13 @@ from mmstream.feeders import igwn_alert, produce_events, produce_heartbeat
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S, DetectorEvent
 from mmstream.stream.topics import ensure_topics
-from tests.integration.harness import read_to_end, running_service, start_mmstream, stop_process
+from tests.integration.harness import (
+    log_events,
+    read_to_end,
+    running_service,
+    start_mmstream,
+    stop_process,
+)
 
 pytestmark = pytest.mark.integration
 ANALYSES = ("temporal_coincidence", "gw_neutrino_coincidence", "raven_temporal_coincidence")
@@ -92,15 +96,6 @@ class Feeder(threading.Thread):
             time.sleep(0.25)
 
 
-def _lines_since(log: Path, start: int) -> list[dict]:
-    out = []
-    for line in log.read_bytes()[start:].decode(errors="replace").splitlines():
-        if line.startswith("{"):
-            with contextlib.suppress(ValueError):  # a line torn by the kill
-                out.append(json.loads(line))
-    return out
-
-
 def _committed(consumer: Consumer, topic: str) -> int:
     """The group's committed offset; a transaction left open by a killed process blocks the
     answer until the next start aborts it (KIP-447), so a timeout is asked again."""
@@ -153,14 +148,14 @@ def test_sigkill_on_work_in_flight_loses_and_duplicates_nothing(
             start = log.stat().st_size if log.exists() else 0
             proc = start_mmstream("run", "--config", str(cfg), log=log)
             deadline = time.monotonic() + 90
-            while not any(e.get("event") == "alert scheduled" for e in _lines_since(log, start)):
+            while not any(e.get("event") == "alert scheduled" for e in log_events(log, start)):
                 assert time.monotonic() < deadline, f"nothing scheduled; see {log}"
                 assert proc.poll() is None, f"the service exited; see {log}"
                 time.sleep(0.02)
             time.sleep(rng.uniform(0.0, 2.0))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            lines = _lines_since(log, start)
+            lines = log_events(log, start)
             scheduled = {e["offset"] for e in lines if e.get("event") == "alert scheduled"}
             published = {e["offset"] for e in lines if e.get("event") == "results published"}
             if scheduled - published:

@@ -4,7 +4,6 @@ thaws the results are published exactly once and the offset moves."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -21,20 +20,13 @@ from mmstream.feeders import igwn_alert
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S
 from mmstream.stream.topics import ensure_topics
-from tests.integration.harness import read_to_end, start_mmstream, stop_process
+from tests.integration.harness import log_events, read_to_end, start_mmstream, stop_process
 
 pytestmark = pytest.mark.integration
 
 
 def _events(log: Path) -> list[str]:
-    out = []
-    for line in log.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            try:
-                out.append(json.loads(line).get("event", ""))
-            except ValueError:
-                continue
-    return out
+    return [e.get("event", "") for e in log_events(log)]
 
 
 def _wait_for(log: Path, event: str, timeout: float) -> None:

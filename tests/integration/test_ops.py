@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import urllib.error
 import urllib.request
@@ -13,7 +12,7 @@ from mmstream.analyses.registry import Registry
 from mmstream.feeders import background_events, igwn_alert, produce_events, produce_heartbeats
 from mmstream.model import NS_PER_S
 from mmstream.times import now_ns
-from tests.integration.harness import read_messages, running_service
+from tests.integration.harness import read_messages, running_service, sample
 
 pytestmark = pytest.mark.integration
 
@@ -24,20 +23,6 @@ def get(url: str) -> tuple[int, str, bytes]:
             return r.status, r.headers.get("Content-Type", ""), r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type", ""), e.read()
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in Prometheus text format (0 if absent)."""
-    for line in text.splitlines():
-        if not line.startswith(name):
-            continue
-        m = re.fullmatch(r"([a-zA-Z_:]+)(\{(.*)\})? (\S+)", line)
-        if m is None or m.group(1) != name:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', m.group(3) or ""))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(m.group(4))
-    return 0.0
 
 
 def test_metrics_health_and_dashboard_after_a_run(kafka_bootstrap: str) -> None:
@@ -69,24 +54,24 @@ def test_metrics_health_and_dashboard_after_a_run(kafka_bootstrap: str) -> None:
         text = body.decode()
 
         def delta(name: str, **labels: str) -> float:
-            return metric(text, name, **labels) - metric(before, name, **labels)
+            return sample(text, name, **labels) - sample(before, name, **labels)
 
-        assert metric(text, "mmstream_messages_consumed_total", topic=h.alert_topic) == 4
-        assert metric(text, "mmstream_messages_consumed_total",
+        assert sample(text, "mmstream_messages_consumed_total", topic=h.alert_topic) == 4
+        assert sample(text, "mmstream_messages_consumed_total",
                       topic=s.detector_topic(h.detector)) == len(events)  # fmt: skip
         for name in ("temporal_coincidence", "gw_neutrino_coincidence"):
-            assert metric(text, "mmstream_messages_produced_total", topic=s.result_topic(name)) == 3
+            assert sample(text, "mmstream_messages_produced_total", topic=s.result_topic(name)) == 3
             assert delta("mmstream_alert_to_result_seconds_count", analysis=name) == 3
             assert delta("mmstream_analysis_cpu_seconds_count", analysis=name) == 3
-            assert metric(text, "mmstream_analysis_peak_memory_bytes", analysis=name) > 0
-        assert metric(text, "mmstream_messages_produced_total", topic=s.deadletter_topic) == 1
+            assert sample(text, "mmstream_analysis_peak_memory_bytes", analysis=name) > 0
+        assert sample(text, "mmstream_messages_produced_total", topic=s.deadletter_topic) == 1
         assert delta("mmstream_deadletters_total", stage="decode", exception="DecodeError") == 1
-        assert metric(text, "mmstream_consumer_lag_messages", topic=h.alert_topic,
+        assert sample(text, "mmstream_consumer_lag_messages", topic=h.alert_topic,
                       partition="0") == 0  # fmt: skip
-        assert metric(text, "mmstream_detector_live", detector=h.detector) == 1
-        assert metric(text, "mmstream_broker_up") == 1
-        assert metric(text, "mmstream_windows_waiting") == 0
-        delay = metric(text, "mmstream_detector_watermark_delay_seconds", detector=h.detector)
+        assert sample(text, "mmstream_detector_live", detector=h.detector) == 1
+        assert sample(text, "mmstream_broker_up") == 1
+        assert sample(text, "mmstream_windows_waiting") == 0
+        delay = sample(text, "mmstream_detector_watermark_delay_seconds", detector=h.detector)
         assert 0 < delay < 120, delay
         assert beats > 0
 

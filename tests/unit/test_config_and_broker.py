@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from mmstream.broker.local import LocalKafka, resolve_jars
+from mmstream.broker.jars import resolve_jars
+from mmstream.broker.local import LocalKafka
 from mmstream.config import load_settings
 from mmstream.errors import BrokerError, ConfigError
 

@@ -2,7 +2,7 @@
 
 Why not Docker: the machines this project runs on have no Docker engine, and the tests
 must run against a real broker. Kafka's broker is published on Maven Central, so `mvn`
-resolves it (pom.xml beside this file) into a cache outside the repository, and the
+resolves it (jars.py, pom.xml beside this file) into a cache outside the repository, and the
 broker runs as a plain JVM whose PID we own: we stop exactly that process, never
 "every Kafka on the machine".
 """
@@ -13,7 +13,6 @@ import base64
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,22 +21,13 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+from mmstream.broker.jars import KAFKA_VERSION, require_tool, resolve_jars
 from mmstream.errors import BrokerError
 
-KAFKA_VERSION = "4.1.1"
-MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 # The broker needs far less than the JVM default on a 24 GiB machine; 512 MiB keeps
 # tests and the demo friendly to a 2-core laptop.
 BROKER_HEAP = "-Xmx512m"
 STATE_FILE = "broker.json"
-
-
-def cache_dir() -> Path:
-    """Where jars are cached: $MMSTREAM_CACHE, else $XDG_CACHE_HOME/mmstream, else ~/.cache."""
-    if env := os.environ.get("MMSTREAM_CACHE"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mmstream"
 
 
 def default_broker_dir() -> Path:
@@ -46,45 +36,6 @@ def default_broker_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "mmstream" / "broker"
-
-
-def _require(tool: str, hint: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        raise BrokerError(f"`{tool}` was not found on PATH; {hint}")
-    return path
-
-
-def resolve_jars(version: str = KAFKA_VERSION, cache: Path | None = None) -> Path:
-    """Return a folder holding the broker's jars, resolving them with Maven on first use."""
-    lib = (cache or cache_dir()) / f"kafka-{version}" / "lib"
-    marker = lib / ".complete"
-    if marker.exists():
-        return lib
-    mvn = _require("mvn", "install Maven (Debian: `apt-get install maven`) to fetch Kafka")
-    _require("java", "install a JDK 17+ (Debian: `apt-get install openjdk-17-jre-headless`)")
-    lib.mkdir(parents=True, exist_ok=True)
-    pom = resources.files("mmstream.broker").joinpath("pom.xml")
-    with resources.as_file(pom) as pom_path:
-        cmd = [
-            mvn,
-            "-B",
-            "-q",
-            "-f",
-            str(pom_path),
-            f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies",
-            f"-Dkafka.version={version}",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={lib}",
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-        raise BrokerError(f"Maven could not resolve Kafka {version}:\n{tail}")
-    if not any(lib.glob("kafka_2.13-*.jar")):
-        raise BrokerError(f"Maven finished but no kafka_2.13 jar is in {lib}")
-    marker.write_text(version)
-    return lib
 
 
 def free_port() -> int:
@@ -227,7 +178,7 @@ class LocalKafka:
         return path
 
     def _format(self, lib: Path, config: Path) -> None:
-        java = _require("java", "install a JDK 17+ to run the local Kafka broker")
+        java = require_tool("java", "install a JDK 17+ to run the local Kafka broker")
         cmd = [
             java,
             "-Xmx256m",
@@ -280,7 +231,7 @@ class LocalKafka:
     ) -> tuple[subprocess.Popen[bytes], int, int, float]:
         """Format if new and start the JVM, without waiting (a cluster starts all nodes first)."""
         lib = resolve_jars(self.version)
-        java = _require("java", "install a JDK 17+ to run the local Kafka broker")
+        java = require_tool("java", "install a JDK 17+ to run the local Kafka broker")
         self.directory.mkdir(parents=True, exist_ok=True)
         broker_port, controller_port = ports or (free_port(), free_port())
         config = self._write_properties(broker_port, controller_port)

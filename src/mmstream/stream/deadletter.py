@@ -64,18 +64,16 @@ def deadletter(
     ]
     if archive is not None:
         ours.append(("mmstream-dlq-archive", archive.encode()))
+    headers = [*kept, *ours]
     if value is not None and len(value) > limits.deadletter_max_bytes:
-        ours += [
-            ("mmstream-dlq-truncated", b"true"),
-            ("mmstream-dlq-original-length", str(len(value)).encode()),
-            ("mmstream-dlq-original-sha256", hashlib.sha256(value).hexdigest().encode()),
-        ]
+        headers = without_value(value, headers)
         value = value[: limits.deadletter_max_bytes]
-    return DeadLetter(value, [*kept, *ours])
+    return DeadLetter(value, headers)
 
 
 def without_value(value: bytes, headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """Headers for the same dead letter sent without its value (its topic refused the size)."""
+    """Headers for the same dead letter with its value cut or left out (too large): the
+    original's length and sha256, added once."""
     if any(k == "mmstream-dlq-truncated" for k, _ in headers):
         return headers  # the original's length and sha256 are there already
     return [

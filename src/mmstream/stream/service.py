@@ -659,10 +659,11 @@ class Service:
             for i, event in enumerate(events):
                 validate_event(event, detector, written_ns, self.limits,
                                index=i if len(events) > 1 else None)  # fmt: skip
-                if not self.store.gaps.admits(detector, event.source, self.limits.max_sources):
-                    raise DecodeError(f"event source {event.source[:100]!r} would be "
-                                      f"{detector!r}'s source number {self.limits.max_sources + 1}"
-                                      " (limit max_sources)")  # fmt: skip
+            for source in {e.source for e in events}:  # once per writer, not per event
+                if not self.store.gaps.admits(detector, source, self.limits.max_sources):
+                    raise DecodeError(f"event source {source[:100]!r} would be {detector!r}'s "
+                                      f"source number {self.limits.max_sources + 1} "
+                                      "(limit max_sources)")  # fmt: skip
         except Exception as exc:  # DecodeError, or a decoder's bug: never a crash loop
             self._deadletter_detector(msg, exc, archive=stored)
             return
@@ -1047,8 +1048,8 @@ class Service:
                 f"late-data update {job.update}: run again after detector events arrived "
                 f"in the window once its result {job.supersedes} was out"
             )
-        newer = self.index.latest(job.spec.name, alert.alert_id, str(alert.role))
-        if not job.update and newer is not None and _older(alert, newer):
+        newer = self._newer_published(job)
+        if newer is not None:
             notes.append(f"a later revision ({newer.revision}, result {newer.result_id}) was "
                          "published before this one came: it supersedes nothing")  # fmt: skip
         covered = self.store.covered_from_ns
@@ -1142,6 +1143,13 @@ class Service:
                        dict(outcome.statistics), inp.livetime_fraction(), excluded,
                        tuple(shown)),
         )  # fmt: skip
+
+    def _newer_published(self, job: Job) -> Published | None:
+        """The published result of a revision made after this job's (which came late)."""
+        latest = self.index.latest(job.spec.name, job.alert.alert_id, str(job.alert.role))
+        if job.update or latest is None or not _older(job.alert, latest):
+            return None
+        return latest
 
     def _supersedes(self, job: Job) -> str | None:
         """The result this one replaces: the last revision's, or the one a late update redoes."""
@@ -1273,8 +1281,7 @@ class Service:
         if job.update:
             headers.append(("mmstream-late-update", str(job.update).encode()))
             record["provenance"]["mmstream-late-update"] = str(job.update)
-        newer = self.index.latest(spec.name, alert.alert_id, str(alert.role))
-        if not job.update and newer is not None and _older(alert, newer):
+        if (newer := self._newer_published(job)) is not None:
             # An older revision that came late: born superseded by the newer one, so that a
             # reader (and a later retraction of the newer one) leaves nothing of it live.
             headers.append(("mmstream-superseded-by", newer.result_id.encode()))
