@@ -66,11 +66,11 @@ def _analyses(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from mmstream.app import App
     from mmstream.ops.logging import configure
-    from mmstream.stream.service import Service
 
     configure(json=not args.pretty)
-    service = Service(_settings(args), _registry(args))
+    service = App(_settings(args), _registry(args))
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     service.run()

@@ -20,6 +20,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from mmstream.errors import ConfigError
 from mmstream.formats.limits import Limits
 from mmstream.ledger.store import sqlite_url
+from mmstream.stream.settings import (
+    AnalysisPolicy,
+    RunLimits,
+    SchedulePolicy,
+    StreamSettings,
+    Topics,
+)
 
 # Settings that hold secrets: never logged, never written to provenance.
 SECRET_KAFKA_KEYS = frozenset(
@@ -35,6 +42,8 @@ class AnalysisSettings(BaseModel):
     enabled: bool = True
     window: tuple[float, float] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    time_limit_s: float | None = Field(default=None, gt=0)  # default: analysis_time_limit_s
+    memory_limit_mb: float | None = Field(default=None, gt=0)
 
 
 class Settings(BaseSettings):
@@ -66,6 +75,12 @@ class Settings(BaseSettings):
     http_port: int | None = 8321
     archive: bool = True  # every consumed message, byte-exact, under data_dir/archive
     measure_memory: bool = True  # peak memory of each run (tracemalloc: slows handlers a little)
+    # Analyses run in this many worker processes (0: inline, on the polling thread: tests).
+    workers: int = Field(default=1, ge=0)
+    # A run longer than this is stopped: a TIMED_OUT result. One that allocates more than
+    # the memory limit fails (FAILED, MemoryError). Per analysis in [analyses.<name>].
+    analysis_time_limit_s: float = Field(default=600.0, gt=0)
+    analysis_memory_limit_mb: float | None = Field(default=4096.0, gt=0)
     late_events: Literal["count", "rerun"] = "count"
     late_watch_s: float = 3600.0
     late_settle_s: float = 2.0
@@ -119,6 +134,30 @@ class Settings(BaseSettings):
         if not self.ledger:
             return None
         return self.ledger_url or sqlite_url(self.data_dir)
+
+    def stream(self) -> StreamSettings:
+        """The stream's own settings objects (stages never read this class)."""
+        return StreamSettings(
+            kafka=self.kafka_config(),
+            instance=self.instance,
+            group_id=self.group_id,
+            topics=Topics(self.alert_topics, self.detectors, self.result_topic_prefix,
+                          self.notice_topic_prefix, self.deadletter_topic),
+            schedule=SchedulePolicy(self.max_wait_s, self.test_alerts, self.late_events,
+                                    self.late_watch_s, self.late_settle_s),
+            run=RunLimits(self.workers, self.analysis_time_limit_s,
+                          self.analysis_memory_limit_mb, self.measure_memory,
+                          self.max_status_gap_s),
+            limits=self.limits,
+            analyses={name: AnalysisPolicy(a.enabled, a.window, dict(a.params), a.time_limit_s,
+                                           a.memory_limit_mb)
+                      for name, a in self.analyses.items()},
+            routes=dict(self.routes),
+            lookback_s=self.lookback_s,
+            stall_limit_s=self.stall_limit_s,
+            create_topics=self.create_topics,
+            archive_dir=self.archive_dir() if self.archive else None,
+        )  # fmt: skip
 
     def kafka_config(self) -> dict[str, str | int | float | bool]:
         """Client settings: the file's [kafka] table, overridden by KAFKA_* variables."""

@@ -12,6 +12,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 
 from mmstream.analyses.registry import Registry
+from mmstream.app import App
 from mmstream.config import Settings, load_settings
 from mmstream.feeders import (
     Injection,
@@ -21,11 +22,10 @@ from mmstream.feeders import (
     produce_heartbeats,
     with_injections,
 )
+from mmstream.formats.headers import headers_dict
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S
-from mmstream.provenance.headers import headers_dict
 from mmstream.stream.messages import headers_of
-from mmstream.stream.service import Service
 from mmstream.times import format_utc, now_ns
 
 
@@ -53,7 +53,7 @@ def run_demo(
         instance="mmstream-demo",
     )
     registry = Registry.discover()
-    service = Service(settings, registry)
+    service = App(settings, registry)
     thread = threading.Thread(target=service.run, name="mmstream-service", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

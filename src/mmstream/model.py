@@ -25,6 +25,18 @@ class AlertType(StrEnum):
     RETRACTION = "RETRACTION"
 
 
+class ResultStatus(StrEnum):
+    """A result's status, as the result schema's enum spells it."""
+
+    COMPLETED = "COMPLETED"  # every detector's data passed the window end
+    INCOMPLETE = "INCOMPLETE"  # ran at the deadline, or without data for part of the window
+    INSUFFICIENT_LIVETIME = "INSUFFICIENT_LIVETIME"  # below the analysis's minimum livetime
+    NOT_APPLICABLE = "NOT_APPLICABLE"  # the alert lacks what the analysis needs
+    FAILED = "FAILED"  # the handler raised, exceeded its memory, or its worker died
+    TIMED_OUT = "TIMED_OUT"  # stopped at the analysis's time limit
+    RETRACTED = "RETRACTED"  # withdraws the result named in supersedes
+
+
 class Role(StrEnum):
     OBSERVATION = "observation"
     TEST = "test"

@@ -1,8 +1,8 @@
 """Reprocess recorded alerts and detector data through the live service's own code path.
 
 ``mmstream replay`` reads a time range of the input topics (from Kafka by
-``offsets_for_times``, or from the raw archive once Kafka has forgotten them), hands every
-message to the same ``Service.handle_detector`` / ``handle_alert`` the live loop uses, runs
+``offsets_for_times``, or streamed from the raw archive once Kafka has forgotten them),
+hands every message to the same stages the live service wires (:class:`Pipeline`), runs
 the analyses, and publishes the results to a sandbox topic instead of the live ones.
 
 The messages keep their original topic, partition and offset, so the provenance a result
@@ -20,23 +20,27 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TextIO, cast
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from mmstream.analyses.registry import Registry
 from mmstream.config import Settings
 from mmstream.errors import ConfigError
-from mmstream.ledger.store import sqlite_url
+from mmstream.ledger.recorder import Recorder
+from mmstream.ledger.store import Ledger, sqlite_url
 from mmstream.model import NS_PER_S
 from mmstream.ops.logging import get_logger
-from mmstream.stream.archive import read_archive
+from mmstream.stream.archive import Keeper, read_archive
+from mmstream.stream.events import Counts, Fanout
 from mmstream.stream.history import history_reader, read_spans, spans
-from mmstream.stream.service import Service, _Outgoing
+from mmstream.stream.pipeline import Pipeline
+from mmstream.stream.publisher import SandboxPublisher
 from mmstream.stream.topics import ensure_topics, large_message_config
+from mmstream.stream.workers import make_pool
 
 log = get_logger("mmstream.replay")
 
@@ -79,68 +83,6 @@ class Progress:
             self.out.write("\n")
 
 
-class ReplayService(Service):
-    """The service without consumers: fed by :func:`replay`, publishing to the sandbox."""
-
-    def __init__(self, settings: Settings, registry: Registry, sandbox: str) -> None:
-        super().__init__(settings, registry, on_stall=lambda call, s: None)
-        self.sandbox = sandbox
-        self.heartbeats: dict[str, int] = {}
-
-    def _connect(self) -> None:
-        ensure_topics(AdminClient(self.kafka), [self.sandbox, *self._side_topics()])
-        self.producer = Producer(
-            large_message_config({**self.kafka, "enable.idempotence": True, "linger.ms": 5})
-        )
-        self.plain_producer = self.producer
-
-    def _side_topics(self) -> list[str]:
-        return [f"{self.sandbox}.notices", f"{self.sandbox}.deadletter"]
-
-    def _heartbeat(self, detector: str, time_ns: int) -> None:
-        self.heartbeats[detector] = max(self.heartbeats.get(detector, time_ns), time_ns)
-
-    def _route(self, topic: str) -> str:
-        s = self.settings
-        if topic.startswith(s.result_topic_prefix):
-            return self.sandbox
-        if topic.startswith(s.notice_topic_prefix):
-            return f"{self.sandbox}.notices"
-        return f"{self.sandbox}.deadletter"
-
-    def _transact_once(self, item: _Outgoing) -> None:
-        """No transaction and no consumer offsets: produce, wait for every acknowledgement."""
-        errors = self._produce_all(item)
-        if self.producer.flush(60) > 0:
-            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "replay results unsent"))
-        if errors:
-            raise KafkaException(errors[0])
-
-    def data_loaded(self) -> None:
-        """All detector data are in: each watermark moves to its detector's last data."""
-        self._flush_tally()
-        for detector, time_ns in self.heartbeats.items():
-            self.store.advance_watermark(detector, time_ns)
-        for detector in self.settings.detectors:
-            if (newest := self.store.newest_ns(detector)) is not None:
-                self.store.advance_watermark(detector, newest)
-
-    def finish(self) -> None:
-        """Run the jobs still waiting (their data end early: INCOMPLETE), publish all."""
-        self._run_ready_jobs()
-        for job in self.jobs:
-            marks = [self.store.watermark(d) for d in job.detectors]
-            self._run_job(job, complete=all(m is not None and m >= job.window.end_ns
-                                            for m in marks))  # fmt: skip
-        self.jobs = []
-        deadline = time.monotonic() + 120
-        while self.outbox and time.monotonic() < deadline:
-            self._outbox_retry_at = 0.0
-            self._flush_outbox()
-        if self.outbox:
-            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "results left unsent"))
-
-
 def replay_settings(settings: Settings, sandbox: str, ledger_url: str | None) -> Settings:
     """The live settings, with a ledger of its own and no archive (inputs are recorded)."""
     url = ledger_url or sqlite_url(settings.data_dir / "replays" / sandbox)
@@ -169,9 +111,10 @@ def _kafka_messages(
 def _archive_messages(
     root: Path, topics: list[str], start_ns: int, end_ns: int, what: str
 ) -> Iterator[Message]:
-    found = list(read_archive(root, topics, start_ns // 1_000_000, end_ns // 1_000_000))
-    progress = Progress(what, len(found))
-    for msg in found:
+    """Streamed from the archive's files (a first pass counts them, for the progress bar)."""
+    span = (start_ns // 1_000_000, end_ns // 1_000_000)
+    progress = Progress(what, sum(1 for _ in read_archive(root, topics, *span)))
+    for msg in read_archive(root, topics, *span):
         progress.step()
         yield cast(Message, msg)
     progress.close()
@@ -194,47 +137,55 @@ def replay(
     if sandbox in settings.alert_topics or sandbox.startswith(settings.result_topic_prefix):
         raise ConfigError(f"replay: {sandbox!r} is a live topic; choose a sandbox topic")
     margin = int((settings.lookback_s if margin_s is None else margin_s) * NS_PER_S)
-    service = ReplayService(settings, registry, sandbox)
-    if (url := settings.ledger_location()) is not None:
-        from mmstream.ledger.store import Ledger
-        from mmstream.stream.recording import Recorder
+    stream = replace(settings.stream(), archive_dir=None)
+    kafka = dict(stream.kafka)
+    dead = f"{sandbox}.deadletter"
+    ensure_topics(AdminClient(kafka), [sandbox, f"{sandbox}.notices", dead])
+    counts = Counts()
+    url = settings.ledger_location()
+    events = Fanout(counts, Recorder(Ledger(url) if url else None, settings.instance))
+    topics = stream.topics
 
-        service.recorder = Recorder(Ledger(url), settings.instance)
-    service._connect()
-    detector_topics = [
-        t
-        for d in settings.detectors
-        for t in (settings.detector_topic(d), settings.status_topic(d))
-    ]
+    def producer() -> Producer:
+        return Producer(large_message_config({**kafka, "enable.idempotence": True,
+                                              "linger.ms": 5}))  # fmt: skip
 
-    def read(topics: list[str], a: int, b: int, what: str) -> Iterable[Message]:
+    publisher = SandboxPublisher(producer, events, dead, sandbox, topics.result_prefix,
+                                 topics.notice_prefix)  # fmt: skip
+    pool = make_pool(stream.run.workers, sorted({x.func.__module__ for x in registry}))
+    pipeline = Pipeline(stream, registry, events, publisher, pool,
+                        Keeper(None, events.archive_error), deadletter_topic=dead)  # fmt: skip
+    pipeline.refusals.producer = publisher.producer
+    detector_topics = [t for d in topics.detectors for t in (topics.events(d), topics.status(d))]
+
+    def read(names: list[str], a: int, b: int, what: str) -> Iterable[Message]:
         if source == "archive":
-            return _archive_messages(archive_dir or settings.archive_dir(), topics, a, b, what)
-        return _kafka_messages(settings, topics, a, b, what)
+            return _archive_messages(archive_dir or settings.archive_dir(), names, a, b, what)
+        return _kafka_messages(settings, names, a, b, what)
 
     summary = ReplaySummary(sandbox=sandbox)
-    heartbeats: dict[str, int] = {}
-    for msg in read(detector_topics, start_ns - margin, end_ns + margin, "detector"):
-        service.handle_detector(msg, heartbeats)
-        summary.detector_messages += 1
-    for detector, time_ns in heartbeats.items():
-        service._heartbeat(detector, time_ns)
-    service.data_loaded()
-    alerts = sorted(
-        read(list(settings.alert_topics), start_ns, end_ns, "alerts"),
-        key=lambda m: (m.timestamp()[1], m.topic() or "", m.partition() or 0, m.offset() or 0),
-    )
-    for msg in alerts:
-        service.handle_alert(msg, msg.timestamp()[1] * 1_000_000)
-        summary.alerts += 1
-        service._run_ready_jobs()
-        service._flush_outbox()
-    service.finish()
-    for name, count in service.counters.items():
+    try:
+        for msg in read(detector_topics, start_ns - margin, end_ns + margin, "detector"):
+            pipeline.detector_message(msg)
+            summary.detector_messages += 1
+        pipeline.feed.all_read()
+        # alerts are few: sorted by when they were written, across topics
+        alerts = sorted(
+            read(list(topics.alerts), start_ns, end_ns, "alerts"),
+            key=lambda m: (m.timestamp()[1], m.topic() or "", m.partition() or 0, m.offset() or 0),
+        )
+        for msg in alerts:
+            pipeline.alert_message(msg, msg.timestamp()[1] * 1_000_000)
+            summary.alerts += 1
+            pipeline.step()
+        pipeline.drain()
+    finally:
+        pipeline.runner.close()
+    for name, count in counts.counts.items():
         if name.startswith("published:"):
             summary.by_analysis[name.removeprefix("published:")] = count
     summary.results = sum(
-        n for t, n in summary.by_analysis.items() if t.startswith(settings.result_topic_prefix)
+        n for t, n in summary.by_analysis.items() if t.startswith(topics.result_prefix)
     )
-    service.producer.flush(30)
+    publisher.producer.flush(30)
     return summary

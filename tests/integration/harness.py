@@ -19,15 +19,15 @@ from typing import Any
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from mmstream.analyses.registry import Registry
+from mmstream.app import App
 from mmstream.config import Settings, load_settings
-from mmstream.stream.service import Service
 from mmstream.stream.topics import large_message_config
 
 
 @dataclass
 class Harness:
     settings: Settings
-    service: Service
+    service: App
     thread: threading.Thread
     producer: Producer
 
@@ -117,7 +117,7 @@ def running_service(
     def on_stall(call: str, elapsed_s: float) -> None:
         stalls.append((call, elapsed_s))
 
-    service = Service(
+    service = App(
         settings, registry if registry is not None else Registry.discover(), on_stall=on_stall
     )
     thread = threading.Thread(target=service.run, daemon=True)

@@ -13,9 +13,9 @@ from prometheus_client import REGISTRY
 from mmstream.analyses.registry import Registry
 from mmstream.feeders import igwn_alert, produce_heartbeat
 from mmstream.formats.detector import encode_status
+from mmstream.formats.headers import headers_dict
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S, DetectorStatus
-from mmstream.provenance.headers import headers_dict
 from mmstream.stream.messages import headers_of
 from mmstream.times import format_utc, now_ns
 from tests.integration.harness import read_messages, read_to_end, running_service

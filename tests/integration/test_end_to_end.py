@@ -20,9 +20,10 @@ from mmstream.feeders import (
     with_injections,
 )
 from mmstream.formats import igwn
+from mmstream.formats.headers import headers_dict
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S, SourceRef
-from mmstream.provenance.headers import headers_dict, notice_id, result_id
+from mmstream.provenance.headers import notice_id, result_id
 from mmstream.times import now_ns, parse_utc_ns
 from tests.integration.harness import (
     metric,

@@ -26,9 +26,9 @@ from confluent_kafka.admin import AdminClient
 
 from mmstream.config import load_settings
 from mmstream.feeders import background_events, igwn_alert, produce_events, produce_heartbeat
+from mmstream.formats.headers import headers_dict
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S
-from mmstream.provenance.headers import headers_dict
 from mmstream.stream.messages import headers_of
 from mmstream.stream.topics import ensure_topics
 from mmstream.times import format_utc, now_ns

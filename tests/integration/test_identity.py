@@ -11,9 +11,10 @@ import pytest
 
 from mmstream.analyses.registry import Registry
 from mmstream.feeders import produce_heartbeat
+from mmstream.formats.headers import headers_dict
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S
-from mmstream.provenance.headers import headers_dict, result_id
+from mmstream.provenance.headers import result_id
 from mmstream.stream.messages import headers_of
 from mmstream.times import format_utc, now_ns
 from tests.integration.harness import read_to_end, running_service

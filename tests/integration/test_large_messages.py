@@ -13,9 +13,9 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from mmstream.analyses.registry import Registry
 from mmstream.feeders import igwn_alert, produce_heartbeat
+from mmstream.formats.headers import headers_dict
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S
-from mmstream.provenance.headers import headers_dict
 from mmstream.stream.messages import headers_of
 from mmstream.stream.topics import wait_for_leaders
 from mmstream.times import now_ns

@@ -12,9 +12,9 @@ import pytest
 
 from mmstream.analyses.registry import Registry
 from mmstream.feeders import igwn_alert, produce_heartbeats
+from mmstream.formats.headers import headers_dict
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S
-from mmstream.provenance.headers import headers_dict
 from mmstream.stream.messages import headers_of
 from mmstream.times import format_utc, now_ns
 from tests.integration.harness import read_messages, running_service

@@ -17,9 +17,10 @@ import pytest
 from mmstream import __version__
 from mmstream.analyses.registry import Registry, params_sha256
 from mmstream.feeders import background_events, igwn_alert, produce_events, produce_heartbeats
+from mmstream.formats.headers import headers_dict
 from mmstream.ledger.store import Ledger
 from mmstream.model import NS_PER_S, DetectorEvent
-from mmstream.provenance.headers import git_commit, headers_dict
+from mmstream.provenance.headers import git_commit
 from mmstream.provenance.report import gather
 from mmstream.times import format_utc, now_ns
 from tests.integration.harness import read_messages, running_service

@@ -10,9 +10,9 @@ import pytest
 
 from mmstream.analyses.registry import Registry
 from mmstream.feeders import background_events, igwn_alert, produce_events, produce_heartbeats
+from mmstream.formats.headers import headers_dict
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S, DetectorEvent
-from mmstream.provenance.headers import headers_dict
 from mmstream.stream.messages import headers_of
 from mmstream.times import now_ns
 from tests.integration.harness import (

@@ -16,9 +16,9 @@ from confluent_kafka.admin import AdminClient
 
 from mmstream.config import load_settings
 from mmstream.feeders import igwn_alert, produce_heartbeats
+from mmstream.formats.headers import headers_dict
 from mmstream.formats.results import decode_result
 from mmstream.model import NS_PER_S
-from mmstream.provenance.headers import headers_dict
 from mmstream.stream.topics import ensure_topics
 from tests.integration.harness import read_to_end, start_mmstream, stop_process
 

@@ -5,17 +5,15 @@ and the health check of a queue that stays stuck. No broker: only the error path
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from mmstream.analyses.registry import Registry
-from mmstream.config import load_settings
-from mmstream.stream.service import Service
+from mmstream.stream.events import Counts
+from mmstream.stream.publisher import OutMessage, Outgoing, Publisher
+from mmstream.stream.service import liveness
 
 ABORTABLE = KafkaError(KafkaError._TIMED_OUT, "commit timed out", retriable=False,
                        txn_requires_abort=True)  # fmt: skip
@@ -92,114 +90,158 @@ class FakeProducer:
         self.open = []
 
 
-class FakeConsumer:
-    def consumer_group_metadata(self) -> object:
-        return object()
+DEADLETTERS = "mmstream.deadletter"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture
-def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Service:
-    settings = load_settings(kafka={"bootstrap.servers": "unused:9092"}, ledger=False,
-                             archive=False, http_port=None, data_dir=tmp_path,
-                             stall_limit_s=1.0)  # fmt: skip
-    svc = Service(settings, Registry([]))
+def publisher() -> Publisher:
     producers: list[FakeProducer] = []
 
-    def new_producer() -> FakeProducer:
+    def new_producer() -> Any:
         producers.append(FakeProducer())
         return producers[-1]
 
-    monkeypatch.setattr(svc, "_transactional_producer", new_producer)
-    svc.producer = new_producer()  # type: ignore[assignment]
-    svc.alert_consumer = FakeConsumer()  # type: ignore[assignment]
-    svc.producers = producers  # type: ignore[attr-defined]
-    return svc
+    return Publisher(new_producer, Counts(), DEADLETTERS, group=object, clock=Clock())
 
 
-def _queue(svc: Service, offset: int, topic: str = "mmstream.results.x") -> None:
-    svc.offsets.begin("alerts", 0, offset)
-    svc._transact([(topic, "key", f"result {offset}".encode(), [("_id", bytes(16))])],
-                  "alerts", 0, offset=offset)  # fmt: skip
+def _queue(pub: Publisher, offset: int, topic: str = "mmstream.results.x") -> None:
+    pub.offsets.begin("alerts", 0, offset)
+    out = OutMessage(topic, "key", f"result {offset}".encode(), [("_id", bytes(16))])
+    pub.queue(Outgoing([out], "alerts", 0, offset))
 
 
-def _retry_now(svc: Service) -> None:
-    svc._outbox_retry_at = 0.0
-    svc._flush_outbox()
+def _retry_now(pub: Publisher) -> None:
+    pub.retry_at = 0.0
+    pub.flush()
 
 
-def test_an_abortable_commit_error_aborts_and_the_retry_publishes_once(service: Service) -> None:
-    fake = service.producer
-    fake.fail["commit_transaction"] = [ABORTABLE]  # type: ignore[attr-defined]
-    _queue(service, 0)
-    assert fake.calls[-1] == "abort_transaction" and len(service.outbox) == 1  # type: ignore[attr-defined]
-    assert service.offsets.committable("alerts", 0) == 0, "the offset did not move past it"
-    _retry_now(service)
-    assert service.outbox == []
-    assert fake.committed == [("mmstream.results.x", b"result 0")]  # type: ignore[attr-defined]
-    assert service.offsets.committable("alerts", 0) == 1
+def _fake(pub: Publisher) -> Any:
+    return pub.producer
 
 
-def test_an_abort_that_times_out_is_resumed_before_anything_else(service: Service) -> None:
-    fake = service.producer
-    fake.fail["commit_transaction"] = [ABORTABLE]  # type: ignore[attr-defined]
-    fake.fail["abort_transaction"] = [TIMED_OUT]  # type: ignore[attr-defined]
-    _queue(service, 0)
-    assert service._abort_pending
-    fake.calls.clear()  # type: ignore[attr-defined]
-    _retry_now(service)
-    assert fake.calls[:2] == ["abort_transaction", "begin_transaction"]  # type: ignore[attr-defined]
-    assert not service._abort_pending and service.outbox == []
-    assert len(fake.committed) == 1  # type: ignore[attr-defined]
+def test_an_abortable_commit_error_aborts_and_the_retry_publishes_once(
+    publisher: Publisher,
+) -> None:
+    fake = _fake(publisher)
+    fake.fail["commit_transaction"] = [ABORTABLE]
+    _queue(publisher, 0)
+    assert fake.calls[-1] == "abort_transaction" and len(publisher.outbox) == 1
+    assert publisher.offsets.committable("alerts", 0) == 0, "the offset did not move past it"
+    _retry_now(publisher)
+    assert publisher.outbox == []
+    assert fake.committed == [("mmstream.results.x", b"result 0")]
+    assert publisher.offsets.committable("alerts", 0) == 1
 
 
-def test_a_fatal_error_replaces_the_producer_and_the_outbox_is_published(service: Service) -> None:
-    first = service.producer
-    first.fail["commit_transaction"] = [FATAL]  # type: ignore[attr-defined]
-    _queue(service, 0)
-    _queue(service, 1)  # queued behind it
-    assert service.producer is not first, "a new producer replaced the fenced one"
-    _retry_now(service)
-    assert service.outbox == []
-    assert [v for _, v in service.producer.committed] == [b"result 0", b"result 1"]  # type: ignore[attr-defined]
-    assert first.committed == []  # type: ignore[attr-defined]
+def test_a_failed_transaction_backs_off_before_the_next_try(publisher: Publisher) -> None:
+    fake = _fake(publisher)
+    fake.fail["commit_transaction"] = [ABORTABLE, ABORTABLE]
+    _queue(publisher, 0)
+    fake.calls.clear()
+    publisher.flush()  # same instant: within the backoff, nothing is tried
+    assert fake.calls == [] and len(publisher.outbox) == 1
+    publisher.clock.now += 0.6  # type: ignore[attr-defined]
+    publisher.flush()  # the second try fails too; the backoff doubles
+    assert "commit_transaction" in fake.calls and len(publisher.outbox) == 1
+    publisher.clock.now += 0.6  # type: ignore[attr-defined]
+    fake.calls.clear()
+    publisher.flush()
+    assert fake.calls == [], "a second failure waits 1 s, not 0.5 s"
+    publisher.clock.now += 0.5  # type: ignore[attr-defined]
+    publisher.flush()
+    assert publisher.outbox == [] and len(fake.committed) == 1
 
 
-def test_six_fatal_errors_in_a_row_stop_the_loop(service: Service) -> None:
-    service.producer.fail["commit_transaction"] = [FATAL]  # type: ignore[attr-defined]
-    _queue(service, 0)
+def test_an_abort_that_times_out_is_resumed_before_anything_else(publisher: Publisher) -> None:
+    fake = _fake(publisher)
+    fake.fail["commit_transaction"] = [ABORTABLE]
+    fake.fail["abort_transaction"] = [TIMED_OUT]
+    _queue(publisher, 0)
+    assert publisher.abort_pending
+    fake.calls.clear()
+    _retry_now(publisher)
+    assert fake.calls[:2] == ["abort_transaction", "begin_transaction"]
+    assert not publisher.abort_pending and publisher.outbox == []
+    assert len(fake.committed) == 1
+
+
+def test_a_fatal_error_replaces_the_producer_and_the_outbox_is_published(
+    publisher: Publisher,
+) -> None:
+    first = _fake(publisher)
+    first.fail["commit_transaction"] = [FATAL]
+    _queue(publisher, 0)
+    _queue(publisher, 1)  # queued behind it
+    assert publisher.producer is not first, "a new producer replaced the fenced one"
+    _retry_now(publisher)
+    assert publisher.outbox == []
+    assert [v for _, v in _fake(publisher).committed] == [b"result 0", b"result 1"]
+    assert first.committed == []
+    assert publisher.events.counts["producer_replaced"] == 1  # type: ignore[attr-defined]
+
+
+def test_six_fatal_errors_in_a_row_stop_the_loop(publisher: Publisher) -> None:
+    _fake(publisher).fail["commit_transaction"] = [FATAL]
+    _queue(publisher, 0)
     with pytest.raises(KafkaException):
         for _ in range(6):
-            service.producer.fail["commit_transaction"] = [FATAL]  # type: ignore[attr-defined]
-            _retry_now(service)
+            _fake(publisher).fail["commit_transaction"] = [FATAL]
+            _retry_now(publisher)
+
+
+def test_an_alert_is_not_committed_past_an_earlier_one_still_waiting(
+    publisher: Publisher,
+) -> None:
+    fake = _fake(publisher)
+    publisher.offsets.begin("alerts", 0, 0)  # offset 0 waits for its window
+    _queue(publisher, 1)  # offset 1 is done first
+    assert fake.committed == [("mmstream.results.x", b"result 1")]
+    assert publisher.offsets.committable("alerts", 0) == 0, "0 is unfinished: commit 0, not 2"
 
 
 def test_a_dead_letter_too_large_for_its_topic_goes_again_without_its_value(
-    service: Service,
+    publisher: Publisher,
 ) -> None:
-    fake = service.producer
-    fake.fail["commit_transaction"] = [TOO_LARGE]  # type: ignore[attr-defined]
-    service.offsets.begin("alerts", 0, 0)
+    fake = _fake(publisher)
+    fake.fail["commit_transaction"] = [TOO_LARGE]
+    publisher.offsets.begin("alerts", 0, 0)
     big = b"x" * 1000
-    service._transact([(service.settings.deadletter_topic, "", big, [("mmstream-dlq-reason", b"r")])],
-                      "alerts", 0, offset=0)  # fmt: skip
-    _retry_now(service)
-    ((topic, value),) = fake.committed  # type: ignore[attr-defined]
-    assert topic == service.settings.deadletter_topic and value is None
-    assert service.outbox == []
+    dl = OutMessage(DEADLETTERS, "", big, [("mmstream-dlq-reason", b"r")])
+    publisher.queue(Outgoing([dl], "alerts", 0, 0))
+    _retry_now(publisher)
+    ((topic, value),) = fake.committed
+    assert topic == DEADLETTERS and value is None
+    assert publisher.outbox == []
 
 
 def test_a_queue_stuck_longer_than_the_stall_limit_fails_the_health_check(
-    service: Service,
+    publisher: Publisher,
 ) -> None:
-    fake = service.producer
-    fake.fail["commit_transaction"] = [ABORTABLE] * 100  # type: ignore[attr-defined]
-    _queue(service, 0)
-    assert service._alive()[0], "one failure is not yet a stuck queue"
-    assert service._outbox_stuck_since is not None
-    service._outbox_stuck_since -= 2.0  # as if 2 s had passed (stall_limit_s = 1)
-    service._last_turn = time.monotonic()  # the loop itself keeps turning
-    alive, why = service._alive()
-    assert not alive and "results queue stuck" in why and "commit timed out" in why
-    fake.fail["commit_transaction"] = []  # type: ignore[attr-defined]
-    _retry_now(service)
-    assert service._alive()[0]
+    fake = _fake(publisher)
+    fake.fail["commit_transaction"] = [ABORTABLE] * 100
+    _queue(publisher, 0)
+
+    def alive() -> tuple[bool, str]:  # the loop itself keeps turning: idle 0 s
+        return liveness(0.0, publisher.stuck_for(), publisher.error, limit_s=1.0)
+
+    assert alive()[0], "one failure is not yet a stuck queue"
+    publisher.clock.now += 2.0  # type: ignore[attr-defined]
+    ok, why = alive()
+    assert not ok and "results queue stuck" in why and "commit timed out" in why
+    fake.fail["commit_transaction"] = []
+    _retry_now(publisher)
+    assert alive()[0]
+
+
+def test_a_loop_that_stops_turning_fails_the_health_check() -> None:
+    assert liveness(0.5, None, "", limit_s=1.0)[0]
+    ok, why = liveness(3.0, None, "", limit_s=1.0)
+    assert not ok and "last turned 3.0 s ago" in why

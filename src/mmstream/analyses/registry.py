@@ -114,6 +114,17 @@ class AnalysisSpec(Generic[P]):
     def __call__(self, inp: AnalysisInput[P]) -> Outcome:
         return self.func(inp)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled by name (worker processes import it): a handler is module-level code."""
+        return (spec_named, (self.func.__module__, self.func.__qualname__, self.name))
+
+    def importable(self) -> bool:
+        """Whether a worker process finds this spec by its module and name."""
+        try:
+            return spec_named(self.func.__module__, self.func.__qualname__, self.name) is self
+        except RegistryError:
+            return False
+
     @property
     def label(self) -> str:
         return f"{self.name}@{self.version}"
@@ -133,6 +144,24 @@ class AnalysisSpec(Generic[P]):
             return self.params_model.model_validate(dict(raw))
         except ValidationError as exc:
             raise RegistryError(f"invalid parameters for analysis {self.label}:\n{exc}") from exc
+
+
+def spec_named(module: str, qualname: str, name: str) -> AnalysisSpec[Any]:
+    """The analysis ``name`` defined as ``module.qualname`` (how a worker finds it)."""
+    try:
+        found: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise RegistryError(
+            f"analysis {name}: {module}.{qualname} cannot be imported: {exc}"
+        ) from exc
+    if not isinstance(found, AnalysisSpec) or found.name != name:
+        raise RegistryError(
+            f"analysis {name}: {module}.{qualname} is not that analysis (define "
+            "it with @analysis at module level)"
+        )
+    return found
 
 
 def livetime_shortfall(inp: AnalysisInput[Any], minimum: float) -> Outcome | None:

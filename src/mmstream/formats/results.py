@@ -6,12 +6,72 @@ and nothing from us. :func:`decode_result` is what our own consumers use.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from mmstream.errors import DecodeError
 from mmstream.formats.avro import load_schema, read_container, write_container
 
 RESULT_SCHEMA = "result.avsc"
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON: sorted keys, no spaces (what the payload's JSON fields hold)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass
+class ResultRecord:
+    """One result as the schema (``result.avsc``) has it; :meth:`encode` writes the message."""
+
+    result_id: str
+    analysis: str
+    analysis_version: str
+    status: str
+    summary: str
+    alert: dict[str, Any]  # alert_id, revision, alert_type, role, source, time, time_ns, far_hz
+    window: dict[str, Any]  # start, end, start_ns, end_ns, livetime_fraction
+    provenance: dict[str, str]
+    parameters: dict[str, Any]
+    statistics: dict[str, float] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    details: Any = field(default_factory=dict)
+    supersedes: str | None = None
+    excluded: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_avro(self) -> dict[str, Any]:
+        return {
+            "result_id": self.result_id,
+            "analysis": self.analysis,
+            "analysis_version": self.analysis_version,
+            "status": self.status,
+            "summary": self.summary,
+            "alert": self.alert,
+            "window": {
+                k: self.window[k]
+                for k in ("start", "end", "start_ns", "end_ns", "livetime_fraction")
+            },
+            "statistics": dict(self.statistics),
+            "events": self.events,
+            "notes": self.notes,
+            "error": self.error,
+            "details_json": canonical(self.details),
+            "parameters_json": canonical(self.parameters),
+            "provenance": self.provenance,
+            "supersedes": self.supersedes,
+            "excluded": self.excluded,
+        }
+
+    def encode(self) -> bytes:
+        return encode_result(self.as_avro())
+
+
+def encode_notice(notice: dict[str, Any]) -> bytes:
+    """A JSON notice for outside observatories (canonical: sorted keys, no spaces)."""
+    return canonical(notice).encode()
 
 
 def encode_result(record: dict[str, Any]) -> bytes:

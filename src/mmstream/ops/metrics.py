@@ -84,3 +84,4 @@ TRANSACTION_ABORTS = Counter(
 BROKER_UP = Gauge(
     "mmstream_broker_up", "1 while the last broker round trip (end offsets) succeeded"
 )
+ARCHIVE_ERRORS = Counter("mmstream_archive_errors_total", "Raw-archive writes that failed")

@@ -1,28 +1,14 @@
-"""The provenance headers of every result message: a contract for outside subscribers.
+"""Identity and code of a result: its deterministic ids, and the code string it carries.
 
-| header | value |
-| --- | --- |
-| ``_id`` | result UUID, 16 raw bytes (hop-client convention) |
-| ``_format`` | ``avro`` |
-| ``_sender`` | service instance name |
-| ``mmstream-analysis`` | ``name@version`` |
-| ``mmstream-code`` | ``mmstream==X.Y.Z git=<commit> handler-sha256=<hex>`` |
-| ``mmstream-config-sha256`` | sha256 of the validated parameters' canonical JSON |
-| ``mmstream-inputs`` | JSON: the alert message and the detector offsets used |
-| ``mmstream-window`` | JSON: event-time window and livetime fraction |
-| ``mmstream-produced-at`` | RFC 3339 UTC |
-| ``_test`` | ``true`` on results of test and mock alerts (hop consumers skip them by default) |
-| ``mmstream-result-id`` | on a JSON notice: the result it accompanies (its own ``_id`` differs) |
+The headers themselves are encoded and parsed in :mod:`mmstream.formats.headers`.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import uuid
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from mmstream import __version__
 
@@ -79,36 +65,3 @@ def code_string(handler_sha256: str) -> str:
         parts.append(f"git={commit}")
     parts.append(f"handler-sha256={handler_sha256}")
     return " ".join(parts)
-
-
-def compact_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def build_headers(
-    *,
-    rid: uuid.UUID,
-    sender: str,
-    analysis_label: str,
-    code: str,
-    config_sha256: str,
-    inputs: dict[str, Any],
-    window: dict[str, Any],
-    produced_at: str,
-) -> list[tuple[str, bytes]]:
-    return [
-        ("_id", rid.bytes),
-        ("_format", b"avro"),
-        ("_sender", sender.encode()),
-        ("mmstream-analysis", analysis_label.encode()),
-        ("mmstream-code", code.encode()),
-        ("mmstream-config-sha256", config_sha256.encode()),
-        ("mmstream-inputs", compact_json(inputs).encode()),
-        ("mmstream-window", compact_json(window).encode()),
-        ("mmstream-produced-at", produced_at.encode()),
-    ]
-
-
-def headers_dict(headers: list[tuple[str, bytes]] | None) -> dict[str, bytes]:
-    """Kafka headers as a dict (last value wins), for readers."""
-    return {k: v for k, v in (headers or [])}

@@ -15,24 +15,23 @@ repeats by (topic, partition, offset).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import fastavro
 from confluent_kafka import Message
-from prometheus_client import Counter
 
 from mmstream.ops.logging import get_logger
 
 log = get_logger("mmstream.archive")
-ARCHIVE_ERRORS = Counter("mmstream_archive_errors_total", "Raw-archive writes that failed")
 
 ARCHIVE_SCHEMA = fastavro.parse_schema(
     {
@@ -232,3 +231,38 @@ def _message(rec: dict[str, Any]) -> ArchivedMessage:
         rec["value"],
         [(h["key"], h["value"]) for h in rec["headers"]],
     )
+
+
+class Keeper:
+    """The archive as the loop uses it: a failed write is logged and reported, never raised
+    (the archive is a record: a full disk must not stop alerts)."""
+
+    def __init__(self, archive: RawArchive | None, on_error: Callable[[], None]) -> None:
+        self.archive, self.on_error = archive, on_error
+        self.flushed = 0.0
+
+    def keep(self, msg: Message) -> str | None:
+        """Keep the raw message; where it went (None when archiving is off or failed)."""
+        if self.archive is None:
+            return None
+        try:
+            return str(self.archive.append(msg))
+        except Exception as exc:
+            self.on_error()
+            log.error("archive write failed", topic=msg.topic(), error=str(exc))
+            return None
+
+    def flush(self, durable: bool = False) -> None:
+        """Write out (``durable``: fsync, before an offset commits past what it holds)."""
+        self.flushed = time.monotonic()
+        if self.archive is not None:
+            try:
+                self.archive.flush(durable=durable)
+            except Exception as exc:
+                self.on_error()
+                log.error("archive flush failed", error=str(exc))
+
+    def close(self) -> None:
+        if self.archive is not None:
+            with contextlib.suppress(Exception):
+                self.archive.close()

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from mmstream.formats.headers import DLQ_ORIGIN, DLQ_REASON, Parsed
 from mmstream.formats.limits import Limits
 from mmstream.times import format_utc, now_ns
 
-REASON = "mmstream-dlq-reason"
-ORIGIN = "mmstream-dlq-origin"
 MAX_REASON_BYTES = 2000
 
 
@@ -55,10 +53,10 @@ def deadletter(
             break
         kept.append((k, v))
     ours = [
-        (REASON, reason.encode()[:MAX_REASON_BYTES]),
+        (DLQ_REASON, reason.encode()[:MAX_REASON_BYTES]),
         ("mmstream-dlq-stage", stage.encode()),
         ("mmstream-dlq-exception", type(exception).__name__.encode()),
-        (ORIGIN, origin.encode()),
+        (DLQ_ORIGIN, origin.encode()),
         ("mmstream-dlq-at", format_utc(now_ns()).encode()),
         ("_sender", sender.encode()),
     ]
@@ -97,17 +95,11 @@ class DeadLettered:
 
     origins: set[tuple[str, int, int]] = field(default_factory=set)
 
-    def record(self, headers: Iterable[tuple[str, bytes]]) -> None:
-        """Note one dead letter's origin: the last origin header, ours (the original's
-        headers come first, and a hostile message may carry a forged one)."""
-        origins = [value for key, value in headers if key == ORIGIN]
-        if not origins:
-            return
-        try:
-            o = json.loads(origins[-1])
-            self.origins.add((str(o["topic"]), int(o["partition"]), int(o["offset"])))
-        except (ValueError, KeyError, TypeError):
-            pass  # not one of ours
+    def record(self, h: Parsed) -> None:
+        """Note one dead letter's origin (``parse`` reads the last origin header, ours: the
+        original's headers come first, and a hostile message may carry a forged one)."""
+        if h.dlq_origin is not None:
+            self.origins.add(h.dlq_origin)
 
     def seen(self, topic: str, partition: int, offset: int) -> bool:
         return (topic, partition, offset) in self.origins

@@ -1,6 +1,6 @@
 """What we have already published, rebuilt from our own result topics (Kafka is the state).
 
-Read from the headers only (``mmstream-analysis`` and ``mmstream-inputs``), this answers:
+Read from the headers only (:func:`mmstream.formats.headers.parse`), this answers:
 was this (analysis, alert, revision, role) already published (a duplicate notice yields no
 second result)? Which result does an update supersede? Which results must a retraction
 withdraw? Result topics are read here for bookkeeping only, never as alert inputs.
@@ -8,9 +8,9 @@ withdraw? Result topics are read here for bookkeeping only, never as alert input
 
 from __future__ import annotations
 
-import json
-import uuid
 from dataclasses import dataclass, field
+
+from mmstream.formats.headers import Parsed
 
 
 @dataclass(frozen=True)
@@ -27,21 +27,17 @@ class ResultsIndex:
     # (analysis name, alert id, role) -> results in publication order
     by_alert: dict[tuple[str, str, str], list[Published]] = field(default_factory=dict)
 
-    def record(self, headers: dict[str, bytes]) -> None:
-        """Remember one result message from its headers (ignores anything that is not one)."""
-        try:
-            name = headers["mmstream-analysis"].decode().split("@", 1)[0]
-            alert = json.loads(headers["mmstream-inputs"])["alert"]
-            rid = str(uuid.UUID(bytes=headers["_id"]))
-        except (KeyError, ValueError, TypeError):
+    def record(self, h: Parsed) -> None:
+        """Remember one result message from its parsed headers (ignores what is not one)."""
+        rid, alert = h.id, h.alert
+        if h.analysis is None or rid is None or "alert_id" not in alert or "revision" not in alert:
             return
         role = str(alert.get("role", "observation"))
-        entries = self.by_alert.setdefault((name, str(alert["alert_id"]), role), [])
-        if any(e.result_id == rid for e in entries):
+        entries = self.by_alert.setdefault((h.analysis, str(alert["alert_id"]), role), [])
+        if any(e.result_id == str(rid) for e in entries):
             return
-        retraction = headers.get("mmstream-retraction") == b"true"
         sent = alert.get("sent_ns")
-        entries.append(Published(rid, str(alert["revision"]), retraction, role,
+        entries.append(Published(str(rid), str(alert["revision"]), h.retraction, role,
                                  sent if isinstance(sent, int) else None))  # fmt: skip
 
     def published(

@@ -1,4 +1,4 @@
-"""What the service tells the ledger, and how a run's cost is measured.
+"""What the service tells the ledger: an observer of the stream's events.
 
 The ledger is a record, not a gate: a failed ledger write is logged and counted, and the
 service goes on (results are already safe in Kafka, and a re-run rewrites the same rows).
@@ -9,11 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import time
-import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter
@@ -21,41 +17,17 @@ from pydantic import BaseModel
 
 from mmstream import __version__
 from mmstream.analyses.registry import AnalysisSpec, params_sha256
+from mmstream.formats.results import canonical
 from mmstream.ledger.store import Ledger, RunRecord, UsedEvent
-from mmstream.model import Alert, EventColumns, Livetime, Window
+from mmstream.model import Alert
 from mmstream.ops.logging import get_logger
 from mmstream.provenance.headers import git_commit
+from mmstream.stream.events import Delivered, Events
+from mmstream.stream.runs import Retraction, RunReport
 from mmstream.times import format_utc, now_ns
 
 log = get_logger("mmstream.ledger")
 LEDGER_ERRORS = Counter("mmstream_ledger_errors_total", "Ledger writes that failed")
-
-
-@dataclass
-class Cost:
-    """Wall-clock span, CPU time and peak Python-heap memory (numpy included) of one run."""
-
-    started_at: str = ""
-    ended_at: str = ""
-    cpu_s: float = 0.0
-    peak_memory_bytes: int = 0
-
-
-@contextmanager
-def measured(track_memory: bool = True) -> Iterator[Cost]:
-    cost = Cost(started_at=format_utc(now_ns()))
-    cpu0 = time.process_time()
-    tracing = track_memory and not tracemalloc.is_tracing()
-    if tracing:
-        tracemalloc.start()
-    try:
-        yield cost
-    finally:
-        if tracing:
-            cost.peak_memory_bytes = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-        cost.cpu_s = time.process_time() - cpu0
-        cost.ended_at = format_utc(now_ns())
 
 
 def _user() -> str:
@@ -65,7 +37,7 @@ def _user() -> str:
         return str(os.getuid())
 
 
-class Recorder:
+class Recorder(Events):
     """Writes inputs, runs and outputs to the ledger; never raises."""
 
     def __init__(self, ledger: Ledger | None, run_tag: str) -> None:
@@ -82,16 +54,11 @@ class Recorder:
             LEDGER_ERRORS.inc()
             log.error("ledger write failed", what=what, error=str(exc))
 
-    def input(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        status: str,
-        alert: Alert | None = None,
-        reason: str | None = None,
-        archive: str | None = None,
-    ) -> None:
+    def alert_input(
+        self, ref: tuple[str, int, int], status: str, alert: Alert | None = None,
+        reason: str | None = None, archive: str | None = None,
+    ) -> None:  # fmt: skip
+        topic, partition, offset = ref
         self._safely("input", lambda lg: lg.record_input(
             topic, partition, offset, status=status, received_at=format_utc(now_ns()),
             archive=archive,
@@ -114,84 +81,70 @@ class Recorder:
             status="pending", supersedes=supersedes, **fields,
         )  # fmt: skip
 
-    def run(
-        self,
-        *,
-        result_id: str,
-        spec: AnalysisSpec[Any],
-        params: BaseModel,
-        params_json: str,
-        alert: Alert,
-        window: Window,
-        cost: Cost,
-        result_status: str,
-        error: str | None,
-        livetime: dict[str, Livetime | None],
-        livetime_fraction: float | None,
-        events: dict[str, EventColumns],
-        event_topic: Callable[[str], str],
-        parents: dict[str, tuple[str, ...]],
-        supersedes: str | None,
-        statistics: dict[str, Any],
-        summary: str,
-    ) -> None:
+    def run_finished(self, r: RunReport) -> None:
         if self.ledger is None:
             return
+        job, cost, inp = r.job, r.cost, r.inp
         record = self._record(
-            result_id, spec, params, params_json, alert, supersedes,
+            r.result_id, job.spec, job.params, canonical(job.params.model_dump(mode="json")),
+            job.alert, r.supersedes,
             started_at=cost.started_at, ended_at=cost.ended_at, cpu_s=cost.cpu_s,
-            peak_memory_bytes=cost.peak_memory_bytes, result_status=result_status, error=error,
-            window_start_ns=window.start_ns, window_end_ns=window.end_ns,
-            livetime_fraction=livetime_fraction,
-            statistics_json=json.dumps(statistics, sort_keys=True), summary=summary,
+            peak_memory_bytes=cost.peak_memory_bytes, result_status=str(r.status),
+            error=r.error, window_start_ns=job.window.start_ns, window_end_ns=job.window.end_ns,
+            livetime_fraction=inp.livetime_fraction(),
+            statistics_json=json.dumps(dict(r.outcome.statistics), sort_keys=True),
+            summary=r.outcome.summary,
         )  # fmt: skip
         excluded = [
             (d, e.start_ns, e.end_ns, e.reason)
-            for d, lt in sorted(livetime.items())
-            if lt is not None
-            for e in lt.excluded
-        ]
+            for d, lt in sorted(inp.livetime.items()) if lt is not None for e in lt.excluded
+        ]  # fmt: skip
         used = [
-            UsedEvent(str(eid), d, event_topic(d), p, o, t)
-            for d, cols in events.items()
+            UsedEvent(str(eid), d, r.event_topics.get(d, ""), p, o, t)
+            for d, cols in inp.events.items()
             for eid, p, o, t in zip(cols.event_id.tolist(), cols.partition.tolist(),
                                     cols.offset.tolist(), cols.time_ns.tolist(), strict=True)
         ]  # fmt: skip
-        edges = [(child, parent) for child, ps in parents.items() for parent in ps]
+        edges = [(child, parent) for child, ps in r.parents.items() for parent in ps]
         self._safely("run", lambda lg: lg.record_run(record, excluded, used, edges))
 
-    def retraction(
-        self,
-        *,
-        result_id: str,
-        spec: AnalysisSpec[Any],
-        params: BaseModel,
-        params_json: str,
-        alert: Alert,
-        supersedes: str | None,
-    ) -> None:
+    def retracted(self, r: Retraction) -> None:
         """A RETRACTED result: no window, no events; it retracts the result it supersedes."""
         if self.ledger is None:
             return
         at = format_utc(now_ns())
+        alert = r.alert
         record = self._record(
-            result_id, spec, params, params_json, alert, supersedes, started_at=at, ended_at=at,
-            cpu_s=None, peak_memory_bytes=None, result_status="RETRACTED", error=None,
-            window_start_ns=None, window_end_ns=None, livetime_fraction=None,
-            statistics_json="{}", summary=f"{alert.alert_id} retracted",
+            r.result_id, r.spec, r.params, canonical(r.params.model_dump(mode="json")), alert,
+            r.supersedes, started_at=at, ended_at=at, cpu_s=None, peak_memory_bytes=None,
+            result_status="RETRACTED", error=None, window_start_ns=None, window_end_ns=None,
+            livetime_fraction=None, statistics_json="{}", summary=f"{alert.alert_id} retracted",
         )  # fmt: skip
         self._safely("retraction", lambda lg: lg.record_run(record))
 
     def published(
+        self, alert_id: str | None, delivered: list[Delivered], took_s: float,
+        since_arrival_s: float | None,
+    ) -> None:  # fmt: skip
+        """The run's messages are committed: record where they are, settle statuses."""
+        outputs: dict[str, list[tuple[str, str, int, int]]] = {}
+        supersedes: dict[str, str | None] = {}
+        for d in delivered:
+            if d.kind == "deadletter" or d.result_id is None:
+                continue
+            outputs.setdefault(d.result_id, []).append((d.kind, d.landed, d.partition, d.offset))
+            supersedes[d.result_id] = d.supersedes
+        for rid, outs in outputs.items():
+            self._settle(rid, outs, supersedes[rid])
+
+    def _settle(
         self, result_id: str, outputs: list[tuple[str, str, int, int]], supersedes: str | None
     ) -> None:
-        """The run's messages are committed: record where they are, settle statuses."""
-
         def write(lg: Ledger) -> None:
             lg.record_outputs(result_id, outputs)
             run = lg.run(result_id)
             result_status = run["result_status"] if run else None
-            status = {"FAILED": "failed", "RETRACTED": "retracted"}.get(
+            status = {"FAILED": "failed", "TIMED_OUT": "failed", "RETRACTED": "retracted"}.get(
                 result_status or "", "completed"
             )
             lg.set_status(result_id, status)

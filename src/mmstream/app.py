@@ -1,0 +1,75 @@
+"""The service as ``mmstream run`` starts it: the stream's stages, with the ledger, metrics,
+the dashboard and the HTTP server observing them. The one place that reads ``Settings``
+for the service (stages take their own small settings objects)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from mmstream.analyses.registry import Registry
+from mmstream.config import SECRET_KAFKA_KEYS, Settings
+from mmstream.ledger.recorder import Recorder
+from mmstream.ledger.store import Ledger
+from mmstream.ops.logging import get_logger, register_secrets
+from mmstream.ops.observer import Observer
+from mmstream.ops.server import Health, OpsServer
+from mmstream.ops.state import DashboardState
+from mmstream.provenance.report import gather, render_text
+from mmstream.stream.events import Fanout
+from mmstream.stream.service import Service
+from mmstream.stream.watchdog import exit_process, restart_process
+
+log = get_logger("mmstream.service")
+
+
+class App:
+    def __init__(
+        self, settings: Settings, registry: Registry,
+        on_stall: Callable[[str, float], None] | None = None,
+    ) -> None:  # fmt: skip
+        self.settings = settings
+        stream = settings.stream()
+        register_secrets(v for k, v in stream.kafka.items() if k in SECRET_KAFKA_KEYS)
+        url = settings.ledger_location()
+        self.recorder = Recorder(Ledger(url) if url else None, settings.instance)
+        self.board = DashboardState(list(settings.detectors))
+        stall = on_stall or (restart_process if settings.on_stall == "restart" else exit_process)
+        self.service = Service(stream, registry, Fanout(Observer(self.board), self.recorder),
+                               stall)  # fmt: skip
+        self.http: OpsServer | None = None
+
+    @property
+    def ready(self) -> threading.Event:
+        return self.service.ready
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def run(self) -> None:
+        self._start_http()
+        try:
+            self.service.run()
+        finally:
+            if self.http is not None:
+                self.http.stop()
+
+    def _start_http(self) -> None:
+        s = self.settings
+        if s.http_port is None:
+            return
+        ledger = self.recorder.ledger
+
+        def provenance(rid: str) -> str | None:
+            found = gather(ledger, rid) if ledger is not None else None
+            return None if found is None else render_text(found)
+
+        health = Health(self.service.alive, self.service.readiness)
+        try:
+            self.http = OpsServer(s.http_host, s.http_port, self.board, health, provenance)
+        except OSError as exc:  # alerts matter more than the dashboard: say so, go on
+            log.error("dashboard and metrics NOT served: cannot listen",
+                      host=s.http_host, port=s.http_port, error=str(exc))  # fmt: skip
+            return
+        self.http.start()
+        log.info("dashboard and metrics", address=self.http.address)

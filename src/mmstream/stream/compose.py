@@ -1,0 +1,119 @@
+"""The messages a run (or a retraction) publishes: the Avro result with its provenance
+headers, and the JSON notice where the analysis wrote one."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from mmstream.analyses.registry import params_sha256
+from mmstream.formats.headers import ResultHeaders
+from mmstream.formats.results import ResultRecord, encode_notice
+from mmstream.model import Alert, ResultStatus, Role
+from mmstream.ops.logging import get_logger
+from mmstream.provenance.headers import code_string, notice_id
+from mmstream.stream.publisher import OutMessage
+from mmstream.stream.runs import Retraction, RunReport
+from mmstream.stream.settings import Topics
+from mmstream.times import format_utc, now_ns, parse_utc_ns
+
+log = get_logger("mmstream.results")
+
+
+def _alert_inputs(alert: Alert) -> dict[str, Any]:
+    return {**alert.ref.as_dict(), "alert_id": alert.alert_id, "revision": alert.revision,
+            "role": str(alert.role), "sent_ns": alert.sent_ns}  # fmt: skip
+
+
+def _alert_ref(alert: Alert, with_time: bool = True) -> dict[str, Any]:
+    t = alert.time_ns if with_time else None
+    return {"alert_id": alert.alert_id, "revision": alert.revision,
+            "alert_type": str(alert.alert_type), "role": str(alert.role),
+            "source": alert.source, "time": format_utc(t) if t is not None else None,
+            "time_ns": t, "far_hz": alert.far_hz if with_time else None}  # fmt: skip
+
+
+class Composer:
+    def __init__(self, topics: Topics, sender: str, clock: Callable[[], int] = now_ns) -> None:
+        self.topics, self.sender, self.clock = topics, sender, clock
+
+    def run(self, r: RunReport) -> list[OutMessage]:
+        """The result of one run, and its notice."""
+        job, inp, outcome = r.job, r.inp, r.outcome
+        alert, spec = job.alert, job.spec
+        detector_inputs = []
+        for detector, cols in sorted(inp.events.items()):
+            for part in sorted(set(cols.partition.tolist())):
+                sel = cols.offset[cols.partition == part]
+                detector_inputs.append({"topic": self.topics.events(detector), "partition": part,
+                                        "first_offset": int(sel.min()),
+                                        "last_offset": int(sel.max()),
+                                        "count": int(sel.size)})  # fmt: skip
+        excluded = [
+            {"detector": d, "start_ns": e.start_ns, "end_ns": e.end_ns, "reason": e.reason}
+            for d, lt in sorted(inp.livetime.items()) if lt is not None for e in lt.excluded
+        ]  # fmt: skip
+        window = {"start": format_utc(job.window.start_ns), "end": format_utc(job.window.end_ns),
+                  "start_ns": job.window.start_ns, "end_ns": job.window.end_ns,
+                  "livetime_fraction": inp.livetime_fraction(), "complete": inp.complete,
+                  "excluded": excluded}  # fmt: skip
+        produced_at = format_utc(self.clock())
+        headers = ResultHeaders(
+            rid=job.result_id, sender=self.sender, analysis_label=spec.label,
+            code=code_string(spec.source_sha256), config_sha256=params_sha256(job.params),
+            inputs={"alert": _alert_inputs(alert), "detectors": detector_inputs},
+            window=window, produced_at=produced_at, test=alert.role is Role.TEST,
+            supersedes=r.supersedes, late_update=job.update,
+            # An older revision that came late is born superseded by the newer one, so that
+            # a reader (and a later retraction of the newer one) leaves nothing of it live.
+            superseded_by=r.newer.result_id if r.newer is not None else None,
+        )  # fmt: skip
+        record = ResultRecord(
+            result_id=r.result_id, analysis=spec.name, analysis_version=spec.version,
+            status=str(r.status), summary=outcome.summary, alert=_alert_ref(alert),
+            window=window, provenance=headers.provenance(),
+            parameters=job.params.model_dump(mode="json"),
+            statistics=dict(outcome.statistics),
+            events=[{"event_id": e.event_id, "detector": e.detector, "time_ns": e.time_ns,
+                     "ra_deg": e.ra_deg, "dec_deg": e.dec_deg, "sigma_deg": e.sigma_deg,
+                     "values": dict(e.values)} for e in outcome.events],
+            notes=list(inp.notes), error=r.error, details=outcome.details,
+            supersedes=r.supersedes, excluded=excluded,
+        )  # fmt: skip
+        log.info("result ready", analysis=spec.label, alert_id=alert.alert_id,
+                 revision=alert.revision, result_id=r.result_id, status=str(r.status),
+                 summary=outcome.summary)  # fmt: skip
+        messages = [OutMessage(self.topics.result(spec.name), alert.alert_id, record.encode(),
+                               headers.encode())]  # fmt: skip
+        if outcome.notice is not None:
+            notice = {**outcome.notice, "alert_datetime": produced_at}
+            messages.append(OutMessage(self.topics.notice(spec.name), alert.alert_id,
+                                       encode_notice(notice),
+                                       headers.for_notice(notice_id(job.result_id))))  # fmt: skip
+        return messages
+
+    def retraction(self, r: Retraction) -> OutMessage:
+        """The RETRACTED result withdrawing ``r.supersedes``."""
+        alert, spec = r.alert, r.spec
+        created = alert.extra.get("time_created")
+        at = parse_utc_ns(str(created)) if created else self.clock()
+        window = {"start": format_utc(at), "end": format_utc(at), "start_ns": at, "end_ns": at,
+                  "livetime_fraction": None, "complete": True, "excluded": []}  # fmt: skip
+        headers = ResultHeaders(
+            rid=uuid.UUID(r.result_id), sender=self.sender, analysis_label=spec.label,
+            code=code_string(spec.source_sha256), config_sha256=params_sha256(r.params),
+            inputs={"alert": _alert_inputs(alert), "detectors": []}, window=window,
+            produced_at=format_utc(self.clock()), retraction=True,
+            test=alert.role is Role.TEST, supersedes=r.supersedes,
+        )  # fmt: skip
+        record = ResultRecord(
+            result_id=r.result_id, analysis=spec.name, analysis_version=spec.version,
+            status=str(ResultStatus.RETRACTED),
+            summary=f"{alert.alert_id} was retracted by {alert.source}",
+            alert=_alert_ref(alert, with_time=False), window=window,
+            provenance=headers.provenance(), parameters=r.params.model_dump(mode="json"),
+            supersedes=r.supersedes,
+        )  # fmt: skip
+        return OutMessage(self.topics.result(spec.name), alert.alert_id, record.encode(),
+                          headers.encode())  # fmt: skip

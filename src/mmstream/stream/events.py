@@ -1,0 +1,178 @@
+"""What the stages tell the world: one interface that metrics, the dashboard and the ledger
+recorder implement (in ``ops/`` and ``ledger/``), so that no stage imports them.
+
+Every method is a no-op here: an observer overrides what it cares about. :class:`Fanout`
+hands each event to several observers; :class:`Counts` keeps the totals replay and the
+benchmarks report.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mmstream.model import Alert, DetectorStatus
+    from mmstream.stream.gaps import Gap
+    from mmstream.stream.runs import Retraction, RunReport
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One committed message of ours, and where it landed."""
+
+    topic: str  # the topic it was meant for
+    landed: str  # where it went (replay sends everything to its sandbox)
+    partition: int
+    offset: int
+    kind: str  # "result", "notice" or "deadletter"
+    analysis: str | None  # name@version
+    result_id: str | None
+    supersedes: str | None
+
+
+class Events:
+    """The events of every stage. Implementations must not raise (they are records)."""
+
+    def message_consumed(self, topic: str, count: int = 1) -> None: ...
+    def alert_input(
+        self, ref: tuple[str, int, int], status: str, alert: Alert | None = None,
+        reason: str | None = None, archive: str | None = None,
+    ) -> None: ...  # fmt: skip
+    def deadlettered(self, stage: str, exception: str, detector: bool) -> None: ...
+    def detector_events(self, detector: str, count: int) -> None: ...
+    def detector_status(self, status: DetectorStatus) -> None: ...
+    def duplicate_events(self, detector: str, count: int) -> None: ...
+    def late_event(self, detector: str) -> None: ...
+    def data_gap(self, gap: Gap) -> None: ...
+    def gauges(
+        self, waiting: int, watermarks: dict[str, int | None], lag: dict[tuple[str, int], int],
+        broker_up: bool,
+    ) -> None: ...  # fmt: skip
+    def run_finished(self, report: RunReport) -> None: ...
+    def retracted(self, retraction: Retraction) -> None: ...
+    def published(
+        self, alert_id: str | None, delivered: list[Delivered], took_s: float,
+        since_arrival_s: float | None,
+    ) -> None: ...  # fmt: skip
+    def transaction_failed(self) -> None: ...
+    def producer_replaced(self) -> None: ...
+    def archive_error(self) -> None: ...
+
+
+@dataclass
+class Counts(Events):
+    """Totals by name: ``published:<topic>``, ``detector_events``, ``deadletters``, ..."""
+
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def alert_input(
+        self, ref: tuple[str, int, int], status: str, alert: Alert | None = None,
+        reason: str | None = None, archive: str | None = None,
+    ) -> None:  # fmt: skip
+        if status == "decoded":
+            self.counts["alerts_decoded"] += 1
+        elif status == "duplicate":
+            self.counts["duplicate_notices"] += 1
+
+    def deadlettered(self, stage: str, exception: str, detector: bool) -> None:
+        self.counts["deadletters"] += 1
+
+    def detector_events(self, detector: str, count: int) -> None:
+        self.counts["detector_events"] += count
+
+    def late_event(self, detector: str) -> None:
+        self.counts["late_events"] += 1
+
+    def data_gap(self, gap: Gap) -> None:
+        self.counts["data_gaps"] += 1
+
+    def published(
+        self, alert_id: str | None, delivered: list[Delivered], took_s: float,
+        since_arrival_s: float | None,
+    ) -> None:  # fmt: skip
+        for d in delivered:
+            self.counts[f"published:{d.topic}"] += 1
+
+    def transaction_failed(self) -> None:
+        self.counts["transaction_aborts"] += 1
+
+    def producer_replaced(self) -> None:
+        self.counts["producer_replaced"] += 1
+
+
+class Fanout(Events):
+    """Every event to every observer, in order."""
+
+    def __init__(self, *observers: Events) -> None:
+        self.observers = observers
+
+    def message_consumed(self, topic: str, count: int = 1) -> None:
+        for o in self.observers:
+            o.message_consumed(topic, count)
+
+    def alert_input(
+        self, ref: tuple[str, int, int], status: str, alert: Alert | None = None,
+        reason: str | None = None, archive: str | None = None,
+    ) -> None:  # fmt: skip
+        for o in self.observers:
+            o.alert_input(ref, status, alert, reason, archive)
+
+    def deadlettered(self, stage: str, exception: str, detector: bool) -> None:
+        for o in self.observers:
+            o.deadlettered(stage, exception, detector)
+
+    def detector_events(self, detector: str, count: int) -> None:
+        for o in self.observers:
+            o.detector_events(detector, count)
+
+    def detector_status(self, status: DetectorStatus) -> None:
+        for o in self.observers:
+            o.detector_status(status)
+
+    def duplicate_events(self, detector: str, count: int) -> None:
+        for o in self.observers:
+            o.duplicate_events(detector, count)
+
+    def late_event(self, detector: str) -> None:
+        for o in self.observers:
+            o.late_event(detector)
+
+    def data_gap(self, gap: Gap) -> None:
+        for o in self.observers:
+            o.data_gap(gap)
+
+    def gauges(
+        self, waiting: int, watermarks: dict[str, int | None], lag: dict[tuple[str, int], int],
+        broker_up: bool,
+    ) -> None:  # fmt: skip
+        for o in self.observers:
+            o.gauges(waiting, watermarks, lag, broker_up)
+
+    def run_finished(self, report: RunReport) -> None:
+        for o in self.observers:
+            o.run_finished(report)
+
+    def retracted(self, retraction: Retraction) -> None:
+        for o in self.observers:
+            o.retracted(retraction)
+
+    def published(
+        self, alert_id: str | None, delivered: list[Delivered], took_s: float,
+        since_arrival_s: float | None,
+    ) -> None:  # fmt: skip
+        for o in self.observers:
+            o.published(alert_id, delivered, took_s, since_arrival_s)
+
+    def transaction_failed(self) -> None:
+        for o in self.observers:
+            o.transaction_failed()
+
+    def producer_replaced(self) -> None:
+        for o in self.observers:
+            o.producer_replaced()
+
+    def archive_error(self) -> None:
+        for o in self.observers:
+            o.archive_error()

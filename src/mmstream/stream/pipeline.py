@@ -1,0 +1,192 @@
+"""The stages between a message source and a publisher, wired once.
+
+The live service feeds it from Kafka and publishes transactionally; replay feeds it from
+Kafka by time or from the raw archive and publishes to a sandbox. Both call the same
+public methods: :meth:`detector_message`, :meth:`alert_message`, :meth:`step`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from confluent_kafka import Message
+
+from mmstream.analyses.registry import AnalysisSpec, Registry
+from mmstream.errors import RegistryError
+from mmstream.formats.headers import parse
+from mmstream.model import NS_PER_S, Alert, AlertType, ResultStatus
+from mmstream.ops.logging import get_logger
+from mmstream.stream.archive import Keeper
+from mmstream.stream.compose import Composer
+from mmstream.stream.events import Events
+from mmstream.stream.feed import DetectorFeed
+from mmstream.stream.intake import read_alert
+from mmstream.stream.latewatch import LateWatch
+from mmstream.stream.messages import origin
+from mmstream.stream.publisher import Outgoing, Publisher
+from mmstream.stream.refusals import Refusals
+from mmstream.stream.results_index import ResultsIndex
+from mmstream.stream.runner import Runner
+from mmstream.stream.runs import Job, RunReport
+from mmstream.stream.scheduler import PendingAlert, Scheduler
+from mmstream.stream.settings import StreamSettings
+from mmstream.stream.store import EventStore
+from mmstream.stream.workers import Pool, ProcessPool
+
+log = get_logger("mmstream.service")
+
+
+class Pipeline:
+    def __init__(
+        self, settings: StreamSettings, registry: Registry, events: Events,
+        publisher: Publisher, pool: Pool, keeper: Keeper, *, deadletter_topic: str | None = None,
+    ) -> None:  # fmt: skip
+        s = settings
+        self.settings, self.events, self.publisher, self.keeper = s, events, publisher, keeper
+        self.specs: list[AnalysisSpec[Any]] = [x for x in registry if s.policy(x.name).enabled]
+        if isinstance(pool, ProcessPool):
+            for spec in self.specs:
+                if not spec.importable():
+                    raise RegistryError(
+                        f"analysis {spec.label} runs in a worker process, which finds it by "
+                        f"name: define it with @analysis at module level (or set workers = 0)"
+                    )
+        params = {x.name: x.validate_params(s.policy(x.name).params) for x in registry}
+        self.index = ResultsIndex()  # what our result topics hold
+        self.store = EventStore(retention_ns=int(s.lookback_s * NS_PER_S))
+        self.late = LateWatch(s.schedule)
+        windows = {n: p.window for n, p in s.analyses.items() if p.window is not None}
+        self.scheduler = Scheduler(self.specs, params, s.schedule, s.topics.detectors, self.index,
+                                   windows=windows, queued=publisher.queued_results)  # fmt: skip
+        self.refusals = Refusals(deadletter_topic or s.topics.deadletter, s.instance, s.limits,
+                                 events, publisher.queue)  # fmt: skip
+        self.feed = DetectorFeed(s.topics, s.limits, self.store, self.late, self.refusals,
+                                 keeper, events)  # fmt: skip
+        self.runner = Runner(self.store, pool, s.run, s.topics, s.policy)
+        self.composer = Composer(s.topics, s.instance)
+        self._arrivals: dict[tuple[str, int, int], float] = {}
+        publisher.listeners.append(self._index_published)
+
+    # ------------------------------------------------------------------ inputs
+    def detector_message(self, msg: Message) -> None:
+        self.feed.handle(msg)
+
+    def alert_message(self, msg: Message, received_ns: int) -> None:
+        """Decode, validate and schedule one alert message (live, or replayed)."""
+        key = origin(msg)
+        topic, partition, offset = key
+        self.events.message_consumed(topic)
+        stored = self.keeper.keep(msg)
+        self._arrivals[key] = time.monotonic()
+        self.publisher.offsets.begin(topic, partition, offset)
+        if self.refusals.seen(topic, partition, offset):
+            # Dead-lettered before a restart, but its offset could not move past an earlier
+            # alert still waiting: move it now, with no second dead letter.
+            self.publisher.queue(Outgoing([], topic, partition, offset))
+            return
+        try:
+            alert = read_alert(msg, dict(self.settings.routes), self.settings.limits, received_ns)
+        except Exception as exc:  # read_alert makes failures DecodeErrors; belt and braces
+            self.refusals.alert(msg, exc, archive=stored)
+            return
+        self.events.alert_input(key, "decoded", alert, archive=stored)
+        try:
+            self._admit(alert)
+        except Exception as exc:  # a bug or a bad parameter: keep the message, say why
+            log.exception("alert could not be scheduled", topic=topic, offset=offset)
+            self.scheduler.forget(key)
+            self.refusals.alert(msg, exc, stage="processing", archive=stored)
+
+    def _admit(self, alert: Alert) -> None:
+        ref = alert.ref
+        key = (ref.topic, ref.partition, ref.offset)
+        logger = log.bind(alert_id=alert.alert_id, revision=alert.revision, topic=ref.topic,
+                          partition=ref.partition, offset=ref.offset)  # fmt: skip
+        adm = self.scheduler.admit(alert)
+        if adm.duplicates:
+            logger.info("notice already processed; no second result", analyses=adm.duplicates)
+            reason = f"already processed for {', '.join(adm.duplicates)}"
+            self.events.alert_input(key, "duplicate", alert, reason)
+        if alert.alert_type is AlertType.RETRACTION:
+            self.late.forget(alert)
+            for r in adm.retractions:
+                self.events.retracted(r)
+                assert adm.done is not None
+                adm.done.messages.append(self.composer.retraction(r))
+            logger.info("alert retracted", withdrawn=len(adm.retractions))
+        elif adm.why == "skipped:test":
+            logger.info("test alert skipped by policy")
+            self.events.alert_input(key, "skipped:test", alert)
+        elif adm.why:
+            logger.info("alert triggers no analysis", alert_type=str(alert.alert_type))
+        else:
+            logger.info("alert scheduled", analyses=[j.spec.label for j in adm.jobs])
+        if adm.done is not None:
+            self._finish(adm.done)
+
+    # -------------------------------------------------------------------- turn
+    def step(self) -> None:
+        """Start the jobs that are ready, take the runs that finished, publish."""
+        for job, complete in self.scheduler.ready(self.store.watermark):
+            self._start(job, complete)
+        self.collect()
+        for job in self.late.due():
+            log.info("re-running for late detector data", analysis=job.spec.label,
+                     alert_id=job.alert.alert_id, supersedes=job.supersedes)  # fmt: skip
+            self.scheduler.rerun(job)
+            self._start(job, True)
+        self.collect()
+        self.publisher.flush()
+
+    def collect(self) -> None:
+        for report in self.runner.collect():
+            self._finished(report)
+
+    def drain(self, timeout_s: float = 600.0) -> None:
+        """Run every waiting job now, wait for every run, publish everything (replay)."""
+        for job, complete in self.scheduler.drain(self.store.watermark):
+            self._start(job, complete)
+        deadline = time.monotonic() + timeout_s
+        while self.runner.busy() and time.monotonic() < deadline:
+            self.collect()
+            time.sleep(0.01)
+        self.publisher.drain(120)
+
+    def revoke(self, partitions: set[tuple[str, int]]) -> None:
+        """Partitions another member owns now: their unfinished alerts go to it."""
+        self.scheduler.revoke(partitions)
+        self.runner.revoke(partitions)
+        self.publisher.revoke(partitions)
+
+    # ------------------------------------------------------------------ inside
+    def _start(self, job: Job, complete: bool) -> None:
+        self.runner.start(job, complete, supersedes=self.scheduler.supersedes(job),
+                          newer=self.scheduler.newer_published(job))  # fmt: skip
+
+    def _finished(self, report: RunReport) -> None:
+        job = report.job
+        messages = self.composer.run(report)
+        self.events.run_finished(report)
+        if report.status not in (ResultStatus.FAILED, ResultStatus.TIMED_OUT):
+            self.late.watch(job, report.result_id)
+        pending = self.scheduler.finished(job, messages)
+        if job.update:  # the alert's offset was committed with the first result
+            ref = job.alert.ref
+            self.publisher.queue(Outgoing(messages, ref.topic, ref.partition, None,
+                                          alert_id=job.alert.alert_id))  # fmt: skip
+        elif pending is not None:
+            self._finish(pending)
+
+    def _finish(self, pending: PendingAlert) -> None:
+        ref = pending.alert.ref
+        key = (ref.topic, ref.partition, ref.offset)
+        self.publisher.queue(Outgoing(pending.messages, ref.topic, ref.partition, ref.offset,
+                                      alert_id=pending.alert.alert_id,
+                                      arrived=self._arrivals.get(key)))  # fmt: skip
+
+    def _index_published(self, item: Outgoing) -> None:
+        self._arrivals.pop((item.topic, item.partition, item.offset or -1), None)
+        for m in item.messages:
+            if m.topic.startswith(self.settings.topics.result_prefix):
+                self.index.record(parse(m.headers))

@@ -1,0 +1,126 @@
+"""Running a job: its input built from the event store, the handler run in the pool, the
+run reported with its status and cost.
+
+One rule for every analysis: data the store does not hold (the window starts before its
+coverage) is unknown, not dead time, so such a run is INCOMPLETE, never "insufficient
+livetime". The runner never blocks: :meth:`collect` returns what has finished.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mmstream.analyses.registry import AnalysisInput, Outcome
+from mmstream.model import NS_PER_S, ResultStatus
+from mmstream.ops.logging import get_logger
+from mmstream.stream.results_index import Published
+from mmstream.stream.runs import Job, RunReport
+from mmstream.stream.settings import AnalysisPolicy, RunLimits, Topics
+from mmstream.stream.store import EventStore
+from mmstream.stream.workers import Done, MiB, Pool, Task
+from mmstream.times import format_utc
+
+log = get_logger("mmstream.runner")
+
+
+@dataclass
+class _Running:
+    job: Job
+    inp: AnalysisInput[Any]
+    uncovered: bool
+    supersedes: str | None
+    newer: Published | None
+
+
+class Runner:
+    def __init__(
+        self, store: EventStore, pool: Pool, limits: RunLimits, topics: Topics,
+        policy: Callable[[str], AnalysisPolicy],
+    ) -> None:  # fmt: skip
+        self.store, self.pool, self.limits, self.topics = store, pool, limits, topics
+        self.policy = policy
+        self._ids = itertools.count()
+        self.running: dict[int, _Running] = {}
+
+    def start(
+        self, job: Job, complete: bool, *, supersedes: str | None, newer: Published | None
+    ) -> None:
+        """Build the job's input and hand it to the pool."""
+        notes: list[str] = []
+        if not complete:
+            notes.append("ran at the deadline before every detector's data passed the window end")
+        if job.update:
+            notes.append(
+                f"late-data update {job.update}: run again after detector events "
+                f"arrived in the window once its result {job.supersedes} was out"
+            )
+        if newer is not None:
+            notes.append(f"a later revision ({newer.revision}, result {newer.result_id}) was "
+                         "published before this one came: it supersedes nothing")  # fmt: skip
+        covered = self.store.covered_from_ns
+        uncovered = covered is not None and job.window.start_ns < covered
+        if covered is not None and uncovered:
+            complete = False
+            notes.append(f"window starts before the event store's coverage ({format_utc(covered)})")
+        events = {d: self.store.window(d, job.window) for d in job.detectors}
+        max_gap = int(self.limits.max_status_gap_s * NS_PER_S)
+        livetime = {d: self.store.livetime(d, job.window, max_gap) for d in job.detectors}
+        inp = AnalysisInput(job.alert, job.window, events, job.params, complete, tuple(notes),
+                            livetime)  # fmt: skip
+        policy = self.policy(job.spec.name)
+        memory = policy.memory_limit_mb or self.limits.memory_limit_mb
+        task = Task(next(self._ids), job.spec, inp,
+                    policy.time_limit_s or self.limits.time_limit_s,
+                    int(memory * MiB) if memory else None, self.limits.measure_memory)  # fmt: skip
+        self.running[task.id] = _Running(job, inp, uncovered, supersedes, newer)
+        self.pool.submit(task)
+
+    def collect(self) -> list[RunReport]:
+        """The runs that finished since the last call."""
+        return [self._report(done) for done in self.pool.collect() if done.id in self.running]
+
+    def _report(self, done: Done) -> RunReport:
+        run = self.running.pop(done.id)
+        job = run.job
+        if done.outcome is not None:
+            outcome = done.outcome
+            status = ResultStatus.COMPLETED if run.inp.complete else ResultStatus.INCOMPLETE
+            if outcome.insufficient_livetime and not run.uncovered:
+                status = ResultStatus.INSUFFICIENT_LIVETIME
+        else:
+            status = done.status or ResultStatus.FAILED
+            verb = "timed out" if status is ResultStatus.TIMED_OUT else "failed"
+            outcome = Outcome(summary=f"analysis {verb}: {done.error}")
+            log.error(f"analysis {verb}", analysis=job.spec.label, alert_id=job.alert.alert_id,
+                      error=done.error, traceback=done.traceback)  # fmt: skip
+        events = run.inp.events
+        return RunReport(
+            job,
+            run.inp,
+            outcome,
+            status,
+            done.error,
+            done.cost,
+            run.supersedes,
+            run.newer,
+            parents=self.store.ancestry(eid for c in events.values() for eid in c.event_id),
+            event_topics={d: self.topics.events(d) for d in events},
+        )
+
+    def partitions(self) -> set[tuple[str, int]]:
+        """Alert partitions with a run in flight (the service pauses them)."""
+        return {r.job.key[:2] for r in self.running.values() if not r.job.update}
+
+    def busy(self) -> bool:
+        return bool(self.running)
+
+    def revoke(self, partitions: set[tuple[str, int]]) -> None:
+        """Runs of revoked partitions: their results are the next owner's to publish."""
+        for tid in [t for t, r in self.running.items() if r.job.key[:2] in partitions]:
+            del self.running[tid]  # what the pool returns for it is dropped
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,77 @@
+"""The typed records stages hand each other: a job, a run's report, a retraction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from mmstream.analyses.registry import AnalysisInput, AnalysisSpec, Outcome
+from mmstream.model import Alert, ResultStatus, Window
+from mmstream.provenance.headers import result_id
+from mmstream.stream.cost import Cost
+from mmstream.stream.results_index import Published
+
+
+@dataclass
+class Job:
+    """One (alert, analysis) pair: waiting for its window to close, or running."""
+
+    alert: Alert
+    spec: AnalysisSpec[Any]
+    params: BaseModel
+    window: Window
+    detectors: tuple[str, ...]
+    deadline_ns: int
+    update: int = 0  # > 0: a re-run for late detector data, superseding ``supersedes``
+    supersedes: str | None = None
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        """The alert message this job answers."""
+        ref = self.alert.ref
+        return (ref.topic, ref.partition, ref.offset)
+
+    @property
+    def result_id(self) -> uuid.UUID:
+        """Deterministic; a late-data update is numbered after the alert's revision."""
+        a = self.alert
+        revision = a.revision + (f"\nlate-data update {self.update}" if self.update else "")
+        return result_id(self.spec.label, a.alert_id, revision, str(a.role))
+
+
+@dataclass
+class RunReport:
+    """One run of one job: what went in, what came out, what it cost."""
+
+    job: Job
+    inp: AnalysisInput[Any]
+    outcome: Outcome
+    status: ResultStatus
+    error: str | None
+    cost: Cost
+    supersedes: str | None
+    newer: Published | None = None  # a later revision's result, out before this one came
+    parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    event_topics: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def result_id(self) -> str:
+        return str(self.job.result_id)
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """The RETRACTED result withdrawing one analysis's live result of a retracted alert."""
+
+    alert: Alert
+    spec: AnalysisSpec[Any]
+    params: BaseModel
+    supersedes: str | None
+
+    @property
+    def result_id(self) -> str:
+        a = self.alert
+        return str(result_id(self.spec.label, a.alert_id, a.revision, str(a.role)))
