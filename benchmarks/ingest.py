@@ -1,7 +1,7 @@
 """Ingest throughput: the same Avro detector events on the same topic, read three ways.
 
 - the limit: a bare confluent-kafka consume loop, fastavro decode into numpy columns;
-- mmstream: the live service's own detector path (``Service._poll_detectors``) into its store;
+- mmstream: the live service's own detector path (``DetectorFeed``) into its store;
 - Quix Streams (peer): ``quix_ingest.py``, run in the peers' environment by ``suite.py``.
 
 Each figure is events per second of wall time from the first message to the last, and events
@@ -20,13 +20,18 @@ import numpy as np
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from mmstream.analyses.registry import Registry
-from mmstream.config import load_settings
 from mmstream.feeders import background_events
 from mmstream.formats.avro import load_schema, schema_fingerprint
 from mmstream.formats.detector import encode_batch, encode_event
+from mmstream.formats.limits import Limits
 from mmstream.model import NS_PER_S
-from mmstream.stream.service import Service
+from mmstream.stream.archive import Keeper
+from mmstream.stream.events import Counts
+from mmstream.stream.feed import DetectorFeed
+from mmstream.stream.latewatch import LateWatch
+from mmstream.stream.refusals import Refusals
+from mmstream.stream.settings import SchedulePolicy, Topics
+from mmstream.stream.store import EventStore
 from mmstream.stream.topics import ensure_topics
 from mmstream.times import now_ns
 
@@ -128,17 +133,26 @@ def bare_loop(bootstrap: str, topic: str, n: int) -> Rate:
 
 
 def mmstream_path(bootstrap: str, topic: str, detector: str, n: int) -> Rate:
-    """The live service's detector loop, unchanged, on an assigned consumer."""
-    settings = load_settings(kafka={"bootstrap.servers": bootstrap}, detectors=(detector,),
-                             http_port=None, ledger=False, archive=False,
-                             lookback_s=10 * 86400.0)  # fmt: skip
-    service = Service(settings, Registry([]))
-    service.detector_consumer = _consumer(bootstrap, topic)
-    service.offsets_client = service.detector_consumer
+    """The live service's detector stage (``DetectorFeed``), unchanged, on an assigned
+    consumer, with the loop's batch size and poll timeout."""
+    topics = Topics(detectors=(detector,))
+    store = EventStore(retention_ns=10 * 86400 * NS_PER_S)
+    counts = Counts()
+
+    def no_alerts(item: object) -> None:
+        raise AssertionError("no alert dead letters here")
+
+    refusals = Refusals(topics.deadletter, "bench", Limits(), counts, no_alerts)
+    feed = DetectorFeed(topics, Limits(), store, LateWatch(SchedulePolicy()), refusals,
+                        Keeper(None, counts.archive_error), counts)  # fmt: skip
+    consumer = _consumer(bootstrap, topic)
     t0, cpu0 = time.perf_counter(), time.process_time()
-    while service.counters["detector_events"] < n:
-        service._poll_detectors()
-    rate = Rate(service.counters["detector_events"], time.perf_counter() - t0,
+    while counts.counts["detector_events"] < n:
+        for msg in consumer.consume(num_messages=1000, timeout=0.01):
+            if msg.error() is None:
+                feed.handle(msg)
+        feed.end_batch(None)
+    rate = Rate(counts.counts["detector_events"], time.perf_counter() - t0,
                 time.process_time() - cpu0)  # fmt: skip
-    service.detector_consumer.close()
+    consumer.close()
     return rate

@@ -15,10 +15,10 @@ import numpy as np
 from confluent_kafka import Consumer, Producer
 
 from mmstream.analyses.registry import Registry
+from mmstream.app import App
 from mmstream.config import load_settings
 from mmstream.feeders import background_events, igwn_alert, produce_events, produce_heartbeats
 from mmstream.model import NS_PER_S
-from mmstream.stream.service import Service
 from mmstream.times import now_ns
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -38,7 +38,7 @@ def alert_to_result(bootstrap: str, buffered: int, alerts: int) -> dict[str, flo
         deadletter_topic=f"mmstream.deadletter.bench{tag}", http_port=None,
         data_dir=Path(tempfile.mkdtemp(prefix="mmstream-bench-")), lookback_s=span_s + 600.0,
     )  # fmt: skip
-    service = Service(settings, Registry([Registry.discover().get(ANALYSIS)]))
+    service = App(settings, Registry([Registry.discover().get(ANALYSIS)]))
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
     end = now_ns()
     start = end - span_s * NS_PER_S
@@ -46,7 +46,7 @@ def alert_to_result(bootstrap: str, buffered: int, alerts: int) -> dict[str, flo
 
     from mmstream.stream.topics import ensure_topics
 
-    ensure_topics(AdminClient({"bootstrap.servers": bootstrap}), service.topics_needed())
+    ensure_topics(AdminClient({"bootstrap.servers": bootstrap}), service.service.topics_needed())
     produce_events(producer, settings.detector_topic(detector),
                    background_events(detector, start, end, buffered / span_s, seed=1))  # fmt: skip
     produce_heartbeats(producer, settings.status_topic(detector), detector, start, end)
@@ -55,7 +55,7 @@ def alert_to_result(bootstrap: str, buffered: int, alerts: int) -> dict[str, flo
     thread.start()
     while not service.ready.wait(0.2):
         pass
-    while service.counters["detector_events"] < buffered * 0.95:  # Poisson count
+    while service.service.counts.counts["detector_events"] < buffered * 0.95:  # Poisson count
         time.sleep(0.5)
     time.sleep(2)
     skymap = REAL_MAP.read_bytes() if REAL_MAP.exists() else None
@@ -89,6 +89,6 @@ def alert_to_result(bootstrap: str, buffered: int, alerts: int) -> dict[str, flo
         "p95_ms": float(np.percentile(ms, 95)),
         "p99_ms": float(np.percentile(ms, 99)),
         "alerts": float(len(ms)),
-        "buffered": float(service.counters["detector_events"]),
+        "buffered": float(service.service.counts.counts["detector_events"]),
         "real_map": float(skymap is not None),
     }

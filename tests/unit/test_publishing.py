@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from mmstream.stream.events import Counts
-from mmstream.stream.publisher import OutMessage, Outgoing, Publisher
+from mmstream.stream.publisher import Outgoing, OutMessage, Publisher
 from mmstream.stream.service import liveness
 
 ABORTABLE = KafkaError(KafkaError._TIMED_OUT, "commit timed out", retriable=False,
