@@ -85,3 +85,11 @@ BROKER_UP = Gauge(
     "mmstream_broker_up", "1 while the last broker round trip (end offsets) succeeded"
 )
 ARCHIVE_ERRORS = Counter("mmstream_archive_errors_total", "Raw-archive writes that failed")
+ANALYSES_RUNNING = Gauge(
+    "mmstream_analyses_running", "Analysis runs in flight (in a worker), by analysis", ["analysis"]
+)
+ANALYSIS_RUNS = Counter(
+    "mmstream_analysis_runs_total",
+    "Analysis runs finished, by analysis and result status (TIMED_OUT, FAILED, ...)",
+    ["analysis", "status"],
+)

@@ -8,7 +8,7 @@ from mmstream.ops import metrics as m
 from mmstream.ops.state import DashboardState, ResultView
 from mmstream.stream.events import Delivered, Events
 from mmstream.stream.gaps import Gap
-from mmstream.stream.runs import RunReport
+from mmstream.stream.runs import Job, RunReport
 from mmstream.times import format_utc, now_ns
 
 
@@ -61,8 +61,13 @@ class Observer(Events):
             m.CONSUMER_LAG.labels(topic, str(partition)).set(n)
         m.BROKER_UP.set(1 if broker_up else 0)
 
+    def run_started(self, job: Job) -> None:
+        m.ANALYSES_RUNNING.labels(job.spec.name).inc()
+
     def run_finished(self, r: RunReport) -> None:
         name, inp, outcome = r.job.spec.name, r.inp, r.outcome
+        m.ANALYSES_RUNNING.labels(name).dec()
+        m.ANALYSIS_RUNS.labels(name, str(r.status)).inc()
         m.ANALYSIS_CPU_SECONDS.labels(name).observe(r.cost.cpu_s)
         m.ANALYSIS_PEAK_MEMORY_BYTES.labels(name).set(r.cost.peak_memory_bytes)
         for d, lt in inp.livetime.items():

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mmstream.model import Alert, DetectorStatus
     from mmstream.stream.gaps import Gap
-    from mmstream.stream.runs import Retraction, RunReport
+    from mmstream.stream.runs import Job, Retraction, RunReport
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class Events:
         self, waiting: int, watermarks: dict[str, int | None], lag: dict[tuple[str, int], int],
         broker_up: bool,
     ) -> None: ...  # fmt: skip
+    def run_started(self, job: Job) -> None: ...
     def run_finished(self, report: RunReport) -> None: ...
     def retracted(self, retraction: Retraction) -> None: ...
     def published(
@@ -149,6 +150,10 @@ class Fanout(Events):
     ) -> None:  # fmt: skip
         for o in self.observers:
             o.gauges(waiting, watermarks, lag, broker_up)
+
+    def run_started(self, job: Job) -> None:
+        for o in self.observers:
+            o.run_started(job)
 
     def run_finished(self, report: RunReport) -> None:
         for o in self.observers:

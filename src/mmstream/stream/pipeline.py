@@ -161,6 +161,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ inside
     def _start(self, job: Job, complete: bool) -> None:
+        self.events.run_started(job)
         self.runner.start(job, complete, supersedes=self.scheduler.supersedes(job),
                           newer=self.scheduler.newer_published(job))  # fmt: skip
 

@@ -1,0 +1,48 @@
+"""Handlers that misbehave the ways a physicist's code can: slow, endless, greedy. Module
+level, so that a worker process finds them by name."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+
+from mmstream.analyses import AnalysisInput, Outcome, analysis
+
+
+@analysis(name="takes_ten_seconds", version="0.0.1", window=(-10, 10))
+def takes_ten_seconds(inp: AnalysisInput) -> Outcome:
+    """A long but healthy analysis (10^6 background trials take about this long)."""
+    time.sleep(10)
+    return Outcome(summary=f"done after 10 s for {inp.alert.alert_id}")
+
+
+@analysis(name="loops_forever", version="0.0.1", window=(-10, 10))
+def loops_forever(inp: AnalysisInput) -> Outcome:
+    """A handler with an endless loop."""
+    n = 0
+    while True:
+        n += 1
+
+
+@analysis(name="allocates_without_bound", version="0.0.1", window=(-10, 10))
+def allocates_without_bound(inp: AnalysisInput) -> Outcome:
+    """A handler that keeps every array it makes (64 MiB each, written: resident)."""
+    kept = []
+    while True:
+        kept.append(np.ones(8 << 20))
+
+
+@analysis(name="crashes_the_interpreter", version="0.0.1", window=(-10, 10))
+def crashes_the_interpreter(inp: AnalysisInput) -> Outcome:
+    """A handler whose C extension kills the process (as a segfault would)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    return Outcome(summary="unreachable")
+
+
+@analysis(name="returns_a_string", version="0.0.1", window=(-10, 10))
+def returns_a_string(inp: AnalysisInput) -> Outcome:
+    """A handler that forgets to wrap its answer."""
+    return "42"  # type: ignore[return-value]
