@@ -62,7 +62,7 @@ def test_a_cluster_id_starting_with_a_dash_still_formats(
 ) -> None:
     from mmstream.broker import local
 
-    monkeypatch.setattr(local, "_new_cluster_id", lambda: "-AbCdEfGhIjKlMnOpQrStUv")
+    monkeypatch.setattr(local, "new_cluster_id", lambda: "-AbCdEfGhIjKlMnOpQrStUv")
     broker = LocalKafka(tmp_path / "dash")
     broker.directory.mkdir(parents=True)
     config = broker._write_properties(local.free_port(), local.free_port())

@@ -10,7 +10,6 @@ from mmstream.analyses.registry import (
     CoincidentEvent,
     Outcome,
     analysis,
-    livetime_shortfall,
 )
 from mmstream.model import NS_PER_S, FlatSkyMap, MultiOrderSkyMap
 from mmstream.sky.credible import density_and_level
@@ -34,6 +33,8 @@ class GwNeutrinoParams(BaseModel):
     window=(-500.0, 500.0),
     params=GwNeutrinoParams,
     sources=["LVK"],
+    requires=["time", "skymap"],
+    min_livetime="min_livetime_fraction",
 )
 def gw_neutrino_coincidence(inp: AnalysisInput[GwNeutrinoParams]) -> Outcome:
     """Neutrinos in the window inside the GW credible region, each with its joint FAR.
@@ -43,11 +44,8 @@ def gw_neutrino_coincidence(inp: AnalysisInput[GwNeutrinoParams]) -> Outcome:
     a neutrino rate is configured FAR_t = Δt·R·FAR_GW and FAR_st = FAR_t / I.
     """
     alert, p = inp.alert, inp.params
-    if (short := livetime_shortfall(inp, p.min_livetime_fraction)) is not None:
-        return short
     skymap = alert.localization
-    if not isinstance(skymap, MultiOrderSkyMap | FlatSkyMap) or alert.time_ns is None:
-        return Outcome(summary="alert has no sky map or no time; nothing to compare")
+    assert isinstance(skymap, MultiOrderSkyMap | FlatSkyMap) and alert.time_ns is not None
     window_s = (
         (inp.window.start_ns - alert.time_ns) / NS_PER_S,
         (inp.window.end_ns - alert.time_ns) / NS_PER_S,

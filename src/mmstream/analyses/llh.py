@@ -13,7 +13,6 @@ from mmstream.analyses.registry import (
     CoincidentEvent,
     Outcome,
     analysis,
-    livetime_shortfall,
 )
 from mmstream.model import NS_PER_S, FlatSkyMap, MultiOrderSkyMap
 from mmstream.stats.llh import BACKGROUND_DENSITY, background_ts, maximize_ts, p_value, signal_maps
@@ -35,16 +34,19 @@ class LlhParams(BaseModel):
 
 
 @analysis(
-    name="neutrino_llh", version="1.0.0", window=(-500.0, 500.0), params=LlhParams, sources=["LVK"]
+    name="neutrino_llh",
+    version="1.0.0",
+    window=(-500.0, 500.0),
+    params=LlhParams,
+    sources=["LVK"],
+    requires=["time", "skymap"],
+    min_livetime="min_livetime_fraction",
 )
 def neutrino_llh(inp: AnalysisInput[LlhParams]) -> Outcome:
     """Likelihood test (TS, n̂_s, p from background trials) of the window's neutrinos vs the map."""
     alert, p = inp.alert, inp.params
-    if (short := livetime_shortfall(inp, p.min_livetime_fraction)) is not None:
-        return short
     skymap = alert.localization
-    if not isinstance(skymap, MultiOrderSkyMap | FlatSkyMap) or alert.time_ns is None:
-        return Outcome(summary="alert has no sky map or no time; no likelihood test")
+    assert isinstance(skymap, MultiOrderSkyMap | FlatSkyMap) and alert.time_ns is not None
     seed = p.seed if p.seed is not None else _seed(alert.alert_id, alert.revision)
     rng = np.random.default_rng(seed)
     maps = signal_maps(skymap)

@@ -10,24 +10,31 @@ the settings, without any change to mmstream itself.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib
 import inspect
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from mmstream.analyses.code import code_sha256, distribution
+from mmstream.analyses.inputs import (
+    AnalysisInput,
+    CoincidentEvent,
+    Outcome,
+    livetime_shortfall,
+)
 from mmstream.errors import RegistryError
-from mmstream.model import Alert, AlertType, EventColumns, Livetime, Window
+from mmstream.model import Alert, AlertType, FlatSkyMap, MultiOrderSkyMap, ResultStatus
 
 ENTRY_POINT_GROUP = "mmstream.analyses"
 P = TypeVar("P", bound=BaseModel)
+__all__ = ["AnalysisInput", "CoincidentEvent", "Outcome", "livetime_shortfall"]  # re-exported
 # Every alert type except RETRACTION, which withdraws results rather than asking for new ones.
 DEFAULT_ALERT_TYPES = frozenset(t for t in AlertType if t is not AlertType.RETRACTION)
 
@@ -36,60 +43,6 @@ class NoParams(BaseModel):
     """Parameters of an analysis that takes none."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-@dataclass(frozen=True, slots=True)
-class AnalysisInput(Generic[P]):
-    """Everything a handler may look at: no Kafka, no clock, no files."""
-
-    alert: Alert
-    window: Window
-    events: Mapping[str, EventColumns]
-    params: P
-    complete: bool = True
-    notes: tuple[str, ...] = ()
-    livetime: Mapping[str, Livetime | None] = field(default_factory=dict)
-
-    def livetime_fraction(self) -> float | None:
-        """The lowest live fraction among the detectors that report status; None if none do."""
-        known = [lt.fraction for lt in self.livetime.values() if lt is not None]
-        return min(known) if known else None
-
-
-@dataclass(frozen=True, slots=True)
-class CoincidentEvent:
-    """A detector event a result reports on, with per-event values (e.g. ``dt_s``)."""
-
-    event_id: str
-    detector: str
-    time_ns: int
-    ra_deg: float
-    dec_deg: float
-    sigma_deg: float
-    values: Mapping[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a handler returns: a summary line, numbers, and the events it speaks of."""
-
-    summary: str
-    statistics: Mapping[str, float] = field(default_factory=dict)
-    events: tuple[CoincidentEvent, ...] = ()
-    details: Mapping[str, Any] = field(default_factory=dict)
-    insufficient_livetime: bool = False
-    notice: Mapping[str, Any] | None = None  # a JSON notice for outside observatories
-
-
-@functools.cache
-def _source_sha256(func: Callable[..., Any]) -> str:
-    """Read once per process (inspect.getsource costs milliseconds): the code does not
-    change under a running process."""
-    try:
-        text = inspect.getsource(func)
-    except (OSError, TypeError):
-        text = f"{func.__module__}.{func.__qualname__}"
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -106,6 +59,24 @@ class AnalysisSpec(Generic[P]):
     detectors: tuple[str, ...] | None
     description: str
     window_by: Callable[[Alert], tuple[float, float]] | None = None
+    requires: frozenset[str] = frozenset()  # of REQUIREMENTS
+    min_livetime: float | str | None = None  # a fraction, or the parameter that holds it
+
+    def precondition(self, inp: AnalysisInput[P]) -> tuple[ResultStatus, Outcome] | None:
+        """What the runner publishes instead of running the handler, when the alert lacks
+        what it needs (NOT_APPLICABLE) or the detector was down too much of the window."""
+        alert = inp.alert
+        missing = [need for need in sorted(self.requires) if not _has(alert, need)]
+        if missing:
+            return ResultStatus.NOT_APPLICABLE, Outcome(
+                summary=f"not applicable: the alert has no {' and no '.join(missing)}"
+            )
+        minimum = self.min_livetime
+        if isinstance(minimum, str):
+            minimum = float(getattr(inp.params, minimum))
+        if minimum is not None and (short := livetime_shortfall(inp, minimum)) is not None:
+            return ResultStatus.INSUFFICIENT_LIVETIME, short
+        return None
 
     def window_for(self, alert: Alert) -> tuple[float, float]:
         """This alert's window: from ``window_by`` (e.g. by the alert's group) or the default."""
@@ -131,8 +102,13 @@ class AnalysisSpec(Generic[P]):
 
     @property
     def source_sha256(self) -> str:
-        """sha256 of the handler's source text: which code made a result, beyond its version."""
-        return _source_sha256(self.func)
+        """sha256 of the handler's module and helpers: which code made it, beyond its version."""
+        return code_sha256(self.func)
+
+    @property
+    def distribution(self) -> str | None:
+        """``name==version`` of the distribution that ships the handler, where installed."""
+        return distribution(self.func.__module__)
 
     def matches(self, alert: Alert) -> bool:
         if alert.alert_type not in self.alert_types:
@@ -144,6 +120,18 @@ class AnalysisSpec(Generic[P]):
             return self.params_model.model_validate(dict(raw))
         except ValidationError as exc:
             raise RegistryError(f"invalid parameters for analysis {self.label}:\n{exc}") from exc
+
+
+# What an analysis may declare it needs of an alert (checked by the runner, not the handler).
+REQUIREMENTS = frozenset({"time", "localization", "skymap"})
+
+
+def _has(alert: Alert, need: str) -> bool:
+    if need == "time":
+        return alert.time_ns is not None
+    if need == "skymap":
+        return isinstance(alert.localization, MultiOrderSkyMap | FlatSkyMap)
+    return alert.localization is not None
 
 
 def spec_named(module: str, qualname: str, name: str) -> AnalysisSpec[Any]:
@@ -162,24 +150,6 @@ def spec_named(module: str, qualname: str, name: str) -> AnalysisSpec[Any]:
             "it with @analysis at module level)"
         )
     return found
-
-
-def livetime_shortfall(inp: AnalysisInput[Any], minimum: float) -> Outcome | None:
-    """An "insufficient livetime" outcome when the detector was down too much, else None.
-
-    Says so rather than "no coincidence": an empty window while the detector was off is
-    not evidence of absence.
-    """
-    fraction = inp.livetime_fraction()
-    if fraction is None or fraction >= minimum:
-        return None
-    reasons = sorted({e.reason for lt in inp.livetime.values() if lt for e in lt.excluded})
-    return Outcome(
-        summary=f"insufficient livetime: {fraction:.1%} of the window (< {minimum:.0%}); "
-        f"excluded: {'; '.join(reasons) or 'unknown'}",
-        statistics={"livetime_fraction": fraction, "min_livetime_fraction": minimum},
-        insufficient_livetime=True,
-    )
 
 
 def params_sha256(params: BaseModel) -> str:
@@ -201,14 +171,26 @@ def analysis(
     alert_types: Iterable[AlertType] = DEFAULT_ALERT_TYPES,
     detectors: Iterable[str] | None = None,
     window_by: Callable[[Alert], tuple[float, float]] | None = None,
+    requires: Iterable[str] = (),
+    min_livetime: float | str | None = None,
 ) -> Callable[[Callable[[AnalysisInput[P]], Outcome]], AnalysisSpec[P]]:
     """Declare an analysis. ``window`` is (start, end) in seconds relative to the alert time;
-    ``window_by`` picks it per alert instead (e.g. RAVEN's table by CBC or Burst group)."""
+    ``window_by`` picks it per alert instead (e.g. RAVEN's table by CBC or Burst group).
+    ``requires`` ("time", "localization", "skymap") and ``min_livetime`` (a fraction, or the
+    name of the parameter holding it) are checked by the runner before the handler runs: the
+    result is NOT_APPLICABLE or INSUFFICIENT_LIVETIME, and the handler holds physics only."""
     if not name.isidentifier():
         raise RegistryError(f"analysis name {name!r} must be a Python identifier (used in topics)")
     if window[1] < window[0]:
         raise RegistryError(f"analysis {name}: window {window} ends before it starts")
     model: type[Any] = params or NoParams
+    needs = frozenset(requires)
+    if unknown := needs - REQUIREMENTS:
+        raise RegistryError(f"analysis {name}: unknown requirements {sorted(unknown)}; "
+                            f"known: {sorted(REQUIREMENTS)}")  # fmt: skip
+    if isinstance(min_livetime, str) and min_livetime not in model.model_fields:
+        raise RegistryError(f"analysis {name}: min_livetime names {min_livetime!r}, which is "
+                            "not one of its parameters")  # fmt: skip
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise RegistryError(f"analysis {name}: params must be a pydantic BaseModel subclass")
 
@@ -230,6 +212,8 @@ def analysis(
             detectors=tuple(detectors) if detectors is not None else None,
             description=inspect.getdoc(func) or "",
             window_by=window_by,
+            requires=needs,
+            min_livetime=min_livetime,
         )
 
     return wrap

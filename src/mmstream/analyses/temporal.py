@@ -28,6 +28,7 @@ class TemporalParams(BaseModel):
     version="1.0.0",
     window=(-500.0, 500.0),
     params=TemporalParams,
+    requires=["time"],
 )
 def temporal_coincidence(inp: AnalysisInput[TemporalParams]) -> Outcome:
     """Detector events within the window around the alert time, with their time offsets.
@@ -35,8 +36,7 @@ def temporal_coincidence(inp: AnalysisInput[TemporalParams]) -> Outcome:
     With a background rate, also the Poisson probability of seeing at least this many.
     """
     t0 = inp.alert.time_ns
-    if t0 is None:
-        return Outcome(summary="alert has no event time; nothing to compare")
+    assert t0 is not None  # declared: the runner checks it
     listed: list[CoincidentEvent] = []
     n_total = 0
     for detector, cols in sorted(inp.events.items()):
@@ -59,7 +59,12 @@ def temporal_coincidence(inp: AnalysisInput[TemporalParams]) -> Outcome:
     stats: dict[str, float] = {"n_events": float(n_total), "window_s": inp.window.duration_s}
     summary = f"{n_total} detector event(s) within [{_s(inp, 'start')}, {_s(inp, 'end')}] s"
     if inp.params.background_rate_hz is not None:
-        expected = inp.params.background_rate_hz * inp.window.duration_s
+        # over the live part of the window only: no background accrues while the detector
+        # is down (unknown livetime counts as live)
+        live = inp.livetime_fraction()
+        expected = (
+            inp.params.background_rate_hz * inp.window.duration_s * (1.0 if live is None else live)
+        )
         stats["expected_background"] = expected
         stats["p_value"] = float(poisson.sf(n_total - 1, expected)) if n_total else 1.0
         summary += f" (expected {expected:.3g}, p = {stats['p_value']:.3g})"
@@ -92,6 +97,7 @@ def _raven_window(alert: Alert) -> tuple[float, float]:
     window_by=_raven_window,
     params=RavenTemporalParams,
     sources=["LVK"],
+    requires=["time"],
 )
 def raven_temporal_coincidence(inp: AnalysisInput[RavenTemporalParams]) -> Outcome:
     """Events in RAVEN's window for the alert's group, with the temporal joint FAR.

@@ -14,8 +14,8 @@ from pathlib import Path
 from mmstream.broker.local import (
     BrokerInfo,
     LocalKafka,
-    _new_cluster_id,
     free_port,
+    new_cluster_id,
 )
 from mmstream.errors import BrokerError
 
@@ -36,7 +36,7 @@ class LocalCluster:
         self.directory.mkdir(parents=True, exist_ok=True)
         ports = [(free_port(), free_port()) for _ in range(size)]
         voters = ",".join(f"{i + 1}@127.0.0.1:{c}" for i, (_, c) in enumerate(ports))
-        cluster_id = _new_cluster_id()
+        cluster_id = new_cluster_id()
         self.nodes = [
             LocalKafka(
                 self.directory / f"node-{i + 1}",

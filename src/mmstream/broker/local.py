@@ -51,7 +51,7 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _new_cluster_id() -> str:
+def new_cluster_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
 
 
@@ -187,7 +187,7 @@ class LocalKafka:
             "kafka.tools.StorageTool",
             "format",
             # "=" form: a base64 id may start with "-", which would read as an option.
-            f"--cluster-id={self.cluster_id or _new_cluster_id()}",
+            f"--cluster-id={self.cluster_id or new_cluster_id()}",
             "-c",
             str(config),
         ]

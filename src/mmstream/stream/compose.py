@@ -61,7 +61,8 @@ class Composer:
         produced_at = format_utc(self.clock())
         headers = ResultHeaders(
             rid=job.result_id, sender=self.sender, analysis_label=spec.label,
-            code=code_string(spec.source_sha256), config_sha256=params_sha256(job.params),
+            code=code_string(spec.source_sha256, spec.distribution),
+            config_sha256=params_sha256(job.params),
             inputs={"alert": _alert_inputs(alert), "detectors": detector_inputs},
             window=window, produced_at=produced_at, test=alert.role is Role.TEST,
             supersedes=r.supersedes, late_update=job.update,
@@ -102,7 +103,8 @@ class Composer:
                   "livetime_fraction": None, "complete": True, "excluded": []}  # fmt: skip
         headers = ResultHeaders(
             rid=uuid.UUID(r.result_id), sender=self.sender, analysis_label=spec.label,
-            code=code_string(spec.source_sha256), config_sha256=params_sha256(r.params),
+            code=code_string(spec.source_sha256, spec.distribution),
+            config_sha256=params_sha256(r.params),
             inputs={"alert": _alert_inputs(alert), "detectors": []}, window=window,
             produced_at=format_utc(self.clock()), retraction=True,
             test=alert.role is Role.TEST, supersedes=r.supersedes,

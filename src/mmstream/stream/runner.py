@@ -44,6 +44,7 @@ class Runner:
         self.policy = policy
         self._ids = itertools.count()
         self.running: dict[int, _Running] = {}
+        self._decided: list[Done] = []  # by a precondition, without running the handler
 
     def start(
         self, job: Job, complete: bool, *, supersedes: str | None, newer: Published | None
@@ -76,11 +77,15 @@ class Runner:
                     policy.time_limit_s or self.limits.time_limit_s,
                     int(memory * MiB) if memory else None, self.limits.measure_memory)  # fmt: skip
         self.running[task.id] = _Running(job, inp, uncovered, supersedes, newer)
-        self.pool.submit(task)
+        if (verdict := job.spec.precondition(inp)) is not None:  # the handler need not run
+            self._decided.append(Done(task.id, verdict[1], status=verdict[0]))
+        else:
+            self.pool.submit(task)
 
     def collect(self) -> list[RunReport]:
         """The runs that finished since the last call."""
-        return [self._report(done) for done in self.pool.collect() if done.id in self.running]
+        done, self._decided = [*self._decided, *self.pool.collect()], []
+        return [self._report(d) for d in done if d.id in self.running]
 
     def _report(self, done: Done) -> RunReport:
         run = self.running.pop(done.id)
@@ -88,7 +93,9 @@ class Runner:
         if done.outcome is not None:
             outcome = done.outcome
             status = ResultStatus.COMPLETED if run.inp.complete else ResultStatus.INCOMPLETE
-            if outcome.insufficient_livetime and not run.uncovered:
+            if done.status is ResultStatus.NOT_APPLICABLE:
+                status = done.status
+            elif outcome.insufficient_livetime and not run.uncovered:
                 status = ResultStatus.INSUFFICIENT_LIVETIME
         else:
             status = done.status or ResultStatus.FAILED
