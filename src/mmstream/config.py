@@ -166,7 +166,14 @@ class Settings(BaseSettings):
             if key.startswith("KAFKA_") and len(key) > 6:
                 config[kafka_key(key)] = value
         if "bootstrap.servers" not in config:
-            config["bootstrap.servers"] = _local_broker_bootstrap()
+            # No silent fallback to a development broker: a production service that lost
+            # its setting must say so, not publish to whatever runs on this machine.
+            raise ConfigError(
+                "no Kafka broker configured: set KAFKA_BOOTSTRAP_SERVERS or put "
+                "bootstrap.servers in the [kafka] table of the config file (for a local "
+                "development broker, `mmstream broker start` prints the export line; "
+                "`mmstream demo` starts one itself)"
+            )
         return config
 
     @classmethod
@@ -187,19 +194,6 @@ def kafka_key(variable: str) -> str:
     (KAFKA_SASL_MECHANISM -> sasl.mechanism; KAFKA_A__B___C -> a-b_c)."""
     name = variable.removeprefix("KAFKA_").lower()
     return name.replace("___", "\0").replace("__", "-").replace("_", ".").replace("\0", "_")
-
-
-def _local_broker_bootstrap() -> str:
-    from mmstream.broker.local import LocalKafka
-
-    info = LocalKafka().info()
-    if info is None:
-        raise ConfigError(
-            "no Kafka broker configured: set KAFKA_BOOTSTRAP_SERVERS, put bootstrap.servers "
-            "in the [kafka] table of the config file, or start the local broker with "
-            "`mmstream broker start`"
-        )
-    return info.bootstrap
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:

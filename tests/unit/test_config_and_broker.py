@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,13 @@ def test_kafka_variables_follow_gcn_kafkas_underscore_rule(monkeypatch: pytest.M
     kafka = load_settings().kafka_config()
     assert kafka["some-dashed_underscored.key"] == "x"
     assert kafka["sasl.oauthbearer.client.id"] == "me"
+
+
+def test_no_bootstrap_setting_is_an_error_not_a_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [k for k in os.environ if k.startswith("KAFKA_")]:
+        monkeypatch.delenv(key)
+    with pytest.raises(ConfigError, match="no Kafka broker configured: set KAFKA_BOOTSTRAP"):
+        load_settings().kafka_config()
 
 
 def test_config_errors_name_the_problem(tmp_path: Path) -> None:
