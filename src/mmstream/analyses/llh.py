@@ -14,14 +14,9 @@ from mmstream.analyses.registry import (
     Outcome,
     analysis,
 )
+from mmstream.formats.notices import NoticeEvent, lvk_nu_track_search
 from mmstream.model import NS_PER_S, FlatSkyMap, MultiOrderSkyMap
 from mmstream.stats.llh import BACKGROUND_DENSITY, background_ts, maximize_ts, p_value, signal_maps
-from mmstream.times import format_utc
-
-NOTICE_SCHEMA = (
-    "https://gcn.nasa.gov/schema/main/gcn/notices/icecube/lvk_nu_track_search.schema.json"
-)
-ONE_SIGMA_2D = 1 - np.exp(-0.5)  # probability within 1 σ of a 2-D Gaussian
 
 
 class LlhParams(BaseModel):
@@ -108,7 +103,18 @@ def neutrino_llh(inp: AnalysisInput[LlhParams]) -> Outcome:
     }
     if live is not None:
         stats["livetime_fraction"] = live
-    notice = _notice(inp, pval, coincident, direction, live)
+    assert alert.time_ns is not None
+    notice = lvk_nu_track_search(
+        alert_id=alert.alert_id,
+        revision=alert.revision,
+        trigger_ns=alert.time_ns,
+        window=inp.window,
+        live_fraction=live,
+        p_value=pval,
+        events=[NoticeEvent(e.values["dt_s"], e.ra_deg, e.dec_deg, e.sigma_deg, e.event_id,
+                            e.values["p_value"]) for e in coincident],
+        direction=direction,
+    )  # fmt: skip
     summary = (
         f"TS = {ts:.2f}, n_s = {ns:.2f}, p = {pval:.3g} ({p.n_trials} trials); "
         f"{len(coincident)} of {len(events)} event(s) more signal- than background-like"
@@ -141,45 +147,3 @@ def _most_probable_direction(
     density = maps.density[0]  # type: ignore[attr-defined]
     lon, lat = hp.pix2ang(maps.nside, int(np.argmax(density)), lonlat=True)  # type: ignore[attr-defined]
     return float(lon), float(lat)
-
-
-def _notice(
-    inp: AnalysisInput[LlhParams],
-    pval: float,
-    coincident: list[CoincidentEvent],
-    direction: tuple[float, float],
-    live: float | None,
-) -> dict[str, object]:
-    """IceCube's ``gcn.notices.icecube.lvk_nu_track_search`` fields, for outside observatories."""
-    alert = inp.alert
-    assert alert.time_ns is not None
-    return {
-        "$schema": NOTICE_SCHEMA,
-        "type": "IceCube LVK Alert Nu Track Search",
-        "reference": {"gcn.notices.LVK.alert": f"{alert.alert_id}-{alert.revision}"},
-        "ref_ID": alert.alert_id,
-        "trigger_time": format_utc(alert.time_ns),
-        "observation_start": format_utc(inp.window.start_ns),
-        "observation_stop": format_utc(inp.window.end_ns),
-        "observation_livetime": inp.window.duration_s * (1.0 if live is None else live),
-        "pval_generic": round(pval, 6),
-        "pval_bayesian": None,
-        "n_events_coincident": len(coincident),
-        "coincident_events": [
-            {
-                "event_dt": round(e.values["dt_s"], 3),
-                "localization": {
-                    "ra": e.ra_deg,
-                    "dec": e.dec_deg,
-                    "ra_dec_error": e.sigma_deg,
-                    "containment_probability": round(float(ONE_SIGMA_2D), 4),
-                    "systematic_included": False,
-                },
-                "id": [e.event_id],
-                "event_pval_generic": round(e.values["p_value"], 6),
-                "event_pval_bayesian": None,
-            }
-            for e in coincident
-        ],
-        "most_probable_direction": {"ra": round(direction[0], 4), "dec": round(direction[1], 4)},
-    }
