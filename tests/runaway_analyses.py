@@ -46,3 +46,26 @@ def crashes_the_interpreter(inp: AnalysisInput) -> Outcome:
 def returns_a_string(inp: AnalysisInput) -> Outcome:
     """A handler that forgets to wrap its answer."""
     return "42"  # type: ignore[return-value]
+
+
+def _load_table(params: object) -> dict[str, object]:
+    """A heavy resource: made once per process (its id tells which making a run saw)."""
+    return {"table": np.arange(3.0), "made": f"{os.getpid()}:{time.monotonic_ns()}"}
+
+
+@analysis(name="uses_a_table", version="0.0.1", window=(-10, 10), setup=_load_table)
+def uses_a_table(inp: AnalysisInput) -> Outcome:
+    """A handler that reads what its setup hook made."""
+    resources = inp.context.resources
+    return Outcome(summary=str(resources["made"]),
+                   statistics={"sum": float(resources["table"].sum())})  # fmt: skip
+
+
+def _missing_table(params: object) -> object:
+    raise FileNotFoundError("no such PDF table: /data/pdf.npy")
+
+
+@analysis(name="setup_fails", version="0.0.1", window=(-10, 10), setup=_missing_table)
+def setup_fails(inp: AnalysisInput) -> Outcome:
+    """Never runs: its setup hook fails."""
+    return Outcome(summary="unreachable")

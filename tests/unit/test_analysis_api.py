@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mmstream.analyses import AnalysisInput, Outcome, analysis
+from mmstream.analyses.inputs import Previous
 from mmstream.analyses.registry import Registry
 from mmstream.analyses.temporal import TemporalParams, temporal_coincidence
 from mmstream.errors import RegistryError
@@ -23,6 +24,8 @@ from mmstream.model import (
     Livetime,
     ResultStatus,
 )
+from mmstream.provenance.headers import code_string
+from mmstream.stream.results_index import Published
 from mmstream.stream.runner import Runner
 from mmstream.stream.runs import Job
 from mmstream.stream.settings import AnalysisPolicy, RunLimits, Topics
@@ -135,3 +138,41 @@ def test_the_code_hash_covers_the_helpers_the_handler_module_uses(tmp_path: Path
 
 def test_a_shipped_analysis_names_its_distribution() -> None:
     assert Registry.discover().get("temporal_coincidence").distribution.startswith("mmstream==")  # type: ignore[union-attr]
+
+
+def test_the_files_a_setup_hook_reads_are_hashed_into_the_code_string(tmp_path: Path) -> None:
+    table = tmp_path / "pdf.npy"
+    table.write_bytes(b"first table")
+
+    @analysis(name="with_files", version="1", setup=lambda p: None,
+              setup_files=lambda p: [table])  # fmt: skip
+    def with_files(inp: AnalysisInput) -> Outcome:
+        return Outcome(summary="x")
+
+    params = with_files.validate_params({})
+    before = with_files.setup_sha256(params)
+    table.write_bytes(b"other table")  # another size: hashed again
+    after = with_files.setup_sha256(params)
+    assert before is not None and after is not None and before != after
+    assert code_string("ab", "pkg==1", after).endswith(f"handler-dist=pkg==1 setup-sha256={after}")
+
+
+def test_the_context_carries_the_previous_result_and_a_bound_logger() -> None:
+    runner = Runner(EventStore(10**15), InlinePool(), RunLimits(workers=0), Topics(),
+                    lambda name: AnalysisPolicy())  # fmt: skip
+    seen = []
+
+    @analysis(name="looks_back", version="1")
+    def looks_back(inp: AnalysisInput) -> Outcome:
+        seen.append(inp.context)
+        return Outcome(summary="x")
+
+    inp = AnalysisInput.for_test(looks_back.validate_params({}))
+    job = Job(inp.alert, looks_back, inp.params, inp.window, ("icecube",), 0)
+    runner.start(job, True, supersedes=None, newer=None,
+                 previous=Published("rid-0", "0", retraction=False))  # fmt: skip
+    runner.collect()
+    (context,) = seen
+    assert context.previous == Previous("rid-0", "0", False)
+    assert context.fields == {"analysis": "looks_back@1", "alert_id": "TEST1", "revision": "1"}
+    assert hasattr(context.log, "info")

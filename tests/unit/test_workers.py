@@ -79,6 +79,24 @@ def test_a_runaway_run_is_stopped_and_the_next_run_goes_on(
     assert pool.busy() == 0
 
 
+def test_a_setup_hook_runs_once_per_process_and_its_resources_reach_the_handler(
+    pool: ProcessPool,
+) -> None:
+    pool.submit(_task(20, runaway.uses_a_table))
+    pool.submit(_task(21, runaway.uses_a_table))
+    first, second = sorted(_wait(pool, 2), key=lambda d: d.id)
+    assert first.outcome is not None and second.outcome is not None
+    assert first.outcome.statistics["sum"] == 3.0
+    assert first.outcome.summary == second.outcome.summary, "made once, used twice"
+
+
+def test_a_failing_setup_hook_is_a_failed_run_with_its_reason(pool: ProcessPool) -> None:
+    pool.submit(_task(30, runaway.setup_fails))
+    (done,) = _wait(pool, 1)
+    assert done.status is ResultStatus.FAILED and done.error is not None
+    assert done.error.startswith("setup failed: FileNotFoundError: no such PDF table")
+
+
 def test_the_inline_pool_runs_on_the_callers_thread() -> None:
     pool = InlinePool()
     pool.submit(_task(3, runaway.returns_a_string))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
@@ -63,3 +64,22 @@ def distribution(module_name: str) -> str | None:
         except PackageNotFoundError:
             continue
     return None
+
+
+@functools.cache
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def files_sha256(paths: tuple[str, ...]) -> str:
+    """sha256 over the files' names and contents (each hashed once per process while its
+    size and modification time stay the same)."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        st = os.stat(path)
+        digest.update(f"{path}\0{_file_sha256(path, st.st_mtime_ns, st.st_size)}\n".encode())
+    return digest.hexdigest()

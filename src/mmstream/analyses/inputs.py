@@ -21,8 +21,33 @@ from mmstream.model import (
     SourceRef,
     Window,
 )
+from mmstream.ops.logging import get_logger
 
 P = TypeVar("P", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """The last result this analysis published for this alert (an earlier revision's)."""
+
+    result_id: str
+    revision: str
+    retracted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a handler may use beside its data: a logger bound to the run, the previous
+    result for this alert, and what the analysis's ``setup`` hook made (once per process)."""
+
+    fields: Mapping[str, str] = field(default_factory=dict)  # alert_id, revision, analysis
+    previous: Previous | None = None
+    resources: Any = None
+
+    @property
+    def log(self) -> Any:
+        """A structlog logger bound to this run (analysis, alert, revision)."""
+        return get_logger("mmstream.analysis").bind(**self.fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +61,7 @@ class AnalysisInput(Generic[P]):
     complete: bool = True
     notes: tuple[str, ...] = ()
     livetime: Mapping[str, Livetime | None] = field(default_factory=dict)
+    context: Context = field(default_factory=Context)
 
     @classmethod
     def for_test(

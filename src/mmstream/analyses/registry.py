@@ -17,12 +17,13 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mmstream.analyses.code import code_sha256, distribution
+from mmstream.analyses.code import code_sha256, distribution, files_sha256
 from mmstream.analyses.inputs import (
     AnalysisInput,
     CoincidentEvent,
@@ -61,6 +62,14 @@ class AnalysisSpec(Generic[P]):
     window_by: Callable[[Alert], tuple[float, float]] | None = None
     requires: frozenset[str] = frozenset()  # of REQUIREMENTS
     min_livetime: float | str | None = None  # a fraction, or the parameter that holds it
+    setup: Callable[[P], Any] | None = None  # heavy resources, made once per process
+    setup_files: Callable[[P], Iterable[str | Path]] | None = None  # what setup reads
+
+    def setup_sha256(self, params: P) -> str | None:
+        """sha256 over the files the setup hook reads (content and name), for provenance."""
+        if self.setup_files is None:
+            return None
+        return files_sha256(tuple(str(p) for p in self.setup_files(params)))
 
     def precondition(self, inp: AnalysisInput[P]) -> tuple[ResultStatus, Outcome] | None:
         """What the runner publishes instead of running the handler, when the alert lacks
@@ -173,12 +182,17 @@ def analysis(
     window_by: Callable[[Alert], tuple[float, float]] | None = None,
     requires: Iterable[str] = (),
     min_livetime: float | str | None = None,
+    setup: Callable[[P], Any] | None = None,
+    setup_files: Callable[[P], Iterable[str | Path]] | None = None,
 ) -> Callable[[Callable[[AnalysisInput[P]], Outcome]], AnalysisSpec[P]]:
     """Declare an analysis. ``window`` is (start, end) in seconds relative to the alert time;
     ``window_by`` picks it per alert instead (e.g. RAVEN's table by CBC or Burst group).
     ``requires`` ("time", "localization", "skymap") and ``min_livetime`` (a fraction, or the
     name of the parameter holding it) are checked by the runner before the handler runs: the
-    result is NOT_APPLICABLE or INSUFFICIENT_LIVETIME, and the handler holds physics only."""
+    result is NOT_APPLICABLE or INSUFFICIENT_LIVETIME, and the handler holds physics only.
+    ``setup(params)`` makes heavy resources (PDFs, instrument responses) once per worker
+    process, handed to the handler as ``inp.context.resources``; the files it reads, named by
+    ``setup_files(params)``, are hashed into every result's ``mmstream-code``."""
     if not name.isidentifier():
         raise RegistryError(f"analysis name {name!r} must be a Python identifier (used in topics)")
     if window[1] < window[0]:
@@ -214,6 +228,8 @@ def analysis(
             window_by=window_by,
             requires=needs,
             min_livetime=min_livetime,
+            setup=setup,
+            setup_files=setup_files,
         )
 
     return wrap

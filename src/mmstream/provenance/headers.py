@@ -59,12 +59,17 @@ def git_commit() -> str | None:
     return f"{commit}{'-dirty' if dirty else ''}"
 
 
-def code_string(handler_sha256: str, handler_distribution: str | None = None) -> str:
-    """``mmstream==X git=<commit> handler-sha256=<hex> [handler-dist=<name>==<version>]``."""
+def code_string(
+    handler_sha256: str, handler_distribution: str | None = None, setup_sha256: str | None = None
+) -> str:
+    """``mmstream==X git=<commit> handler-sha256=<hex> [handler-dist=<name>==<version>]
+    [setup-sha256=<hex>]``."""
     parts = [f"mmstream=={__version__}"]
     if (commit := git_commit()) is not None:
         parts.append(f"git={commit}")
     parts.append(f"handler-sha256={handler_sha256}")
     if handler_distribution is not None:
         parts.append(f"handler-dist={handler_distribution}")
+    if setup_sha256 is not None:
+        parts.append(f"setup-sha256={setup_sha256}")
     return " ".join(parts)

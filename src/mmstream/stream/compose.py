@@ -61,7 +61,7 @@ class Composer:
         produced_at = format_utc(self.clock())
         headers = ResultHeaders(
             rid=job.result_id, sender=self.sender, analysis_label=spec.label,
-            code=code_string(spec.source_sha256, spec.distribution),
+            code=code_string(spec.source_sha256, spec.distribution, spec.setup_sha256(job.params)),
             config_sha256=params_sha256(job.params),
             inputs={"alert": _alert_inputs(alert), "detectors": detector_inputs},
             window=window, produced_at=produced_at, test=alert.role is Role.TEST,
@@ -103,7 +103,7 @@ class Composer:
                   "livetime_fraction": None, "complete": True, "excluded": []}  # fmt: skip
         headers = ResultHeaders(
             rid=uuid.UUID(r.result_id), sender=self.sender, analysis_label=spec.label,
-            code=code_string(spec.source_sha256, spec.distribution),
+            code=code_string(spec.source_sha256, spec.distribution, spec.setup_sha256(r.params)),
             config_sha256=params_sha256(r.params),
             inputs={"alert": _alert_inputs(alert), "detectors": []}, window=window,
             produced_at=format_utc(self.clock()), retraction=True,

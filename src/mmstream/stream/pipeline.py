@@ -162,8 +162,10 @@ class Pipeline:
     # ------------------------------------------------------------------ inside
     def _start(self, job: Job, complete: bool) -> None:
         self.events.run_started(job)
+        a = job.alert
+        previous = self.index.latest(job.spec.name, a.alert_id, str(a.role))
         self.runner.start(job, complete, supersedes=self.scheduler.supersedes(job),
-                          newer=self.scheduler.newer_published(job))  # fmt: skip
+                          newer=self.scheduler.newer_published(job), previous=previous)  # fmt: skip
 
     def _finished(self, report: RunReport) -> None:
         job = report.job

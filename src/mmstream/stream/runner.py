@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mmstream.analyses.inputs import Context, Previous
 from mmstream.analyses.registry import AnalysisInput, Outcome
 from mmstream.model import NS_PER_S, ResultStatus
 from mmstream.ops.logging import get_logger
@@ -47,8 +48,9 @@ class Runner:
         self._decided: list[Done] = []  # by a precondition, without running the handler
 
     def start(
-        self, job: Job, complete: bool, *, supersedes: str | None, newer: Published | None
-    ) -> None:
+        self, job: Job, complete: bool, *, supersedes: str | None, newer: Published | None,
+        previous: Published | None = None,
+    ) -> None:  # fmt: skip
         """Build the job's input and hand it to the pool."""
         notes: list[str] = []
         if not complete:
@@ -69,8 +71,14 @@ class Runner:
         events = {d: self.store.window(d, job.window) for d in job.detectors}
         max_gap = int(self.limits.max_status_gap_s * NS_PER_S)
         livetime = {d: self.store.livetime(d, job.window, max_gap) for d in job.detectors}
-        inp = AnalysisInput(job.alert, job.window, events, job.params, complete, tuple(notes),
-                            livetime)  # fmt: skip
+        a = job.alert
+        context = Context(
+            {"analysis": job.spec.label, "alert_id": a.alert_id, "revision": a.revision},
+            None if previous is None else Previous(previous.result_id, previous.revision,
+                                                   previous.retraction),
+        )  # fmt: skip
+        inp = AnalysisInput(a, job.window, events, job.params, complete, tuple(notes), livetime,
+                            context)  # fmt: skip
         policy = self.policy(job.spec.name)
         memory = policy.memory_limit_mb or self.limits.memory_limit_mb
         task = Task(next(self._ids), job.spec, inp,

@@ -18,11 +18,11 @@ import signal
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-from mmstream.analyses.registry import AnalysisInput, AnalysisSpec, Outcome
+from mmstream.analyses.registry import AnalysisInput, AnalysisSpec, Outcome, params_sha256
 from mmstream.model import ResultStatus
 from mmstream.ops.logging import get_logger
 from mmstream.stream.cost import Cost, measured
@@ -53,12 +53,31 @@ class Done:
     traceback: str | None = None
 
 
+_RESOURCES: dict[tuple[str, str], Any] = {}  # (analysis, params hash) -> setup's result
+
+
+def _with_resources(task: Task) -> AnalysisInput[Any]:
+    """The input, with what the analysis's setup hook made (once per process and params)."""
+    spec, inp = task.spec, task.inp
+    if spec.setup is None:
+        return inp
+    key = (spec.label, params_sha256(inp.params))
+    if key not in _RESOURCES:
+        _RESOURCES[key] = spec.setup(inp.params)
+    return replace(inp, context=replace(inp.context, resources=_RESOURCES[key]))
+
+
 def execute(task: Task) -> Done:
     """Run one handler, measured; an exception is a FAILED run with its one-line reason."""
     cost = Cost()
     try:
+        inp = _with_resources(task)
+    except Exception as exc:
+        error = "setup failed: " + "".join(traceback.format_exception_only(exc)).strip()
+        return Done(task.id, None, error, ResultStatus.FAILED, cost, traceback.format_exc())
+    try:
         with measured(task.measure_memory) as cost:
-            outcome = task.spec(task.inp)
+            outcome = task.spec(inp)
         if not isinstance(outcome, Outcome):
             raise TypeError(f"the handler returned {type(outcome).__name__}, not an Outcome")
         return Done(task.id, outcome, cost=cost)
