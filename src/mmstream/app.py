@@ -29,7 +29,11 @@ class App:
         on_stall: Callable[[str, float], None] | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
-        stream = settings.stream()
+        stream = settings.stream(registry.opt_in)
+        for name in sorted(registry.opt_in):
+            if not stream.policy(name).enabled:
+                log.info("analysis installed but not enabled (enable it in [analyses.NAME])",
+                         analysis=name)  # fmt: skip
         register_secrets(v for k, v in stream.kafka.items() if k in SECRET_KAFKA_KEYS)
         url = settings.ledger_location()
         self.recorder = Recorder(Ledger(url) if url else None, settings.instance)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +40,9 @@ class AnalysisSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
+    # None: on, except for analyses another distribution's entry point brings (opt-in:
+    # installing a package must not start publishing a new public topic).
+    enabled: bool | None = None
     window: tuple[float, float] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     time_limit_s: float | None = Field(default=None, gt=0)  # default: analysis_time_limit_s
@@ -135,8 +138,10 @@ class Settings(BaseSettings):
             return None
         return self.ledger_url or sqlite_url(self.data_dir)
 
-    def stream(self) -> StreamSettings:
-        """The stream's own settings objects (stages never read this class)."""
+    def stream(self, opt_in: Iterable[str] = ()) -> StreamSettings:
+        """The stream's own settings objects (stages never read this class). ``opt_in``: the
+        analyses that run only where ``[analyses.<name>] enabled = true`` says so."""
+        analyses = {name: AnalysisSettings() for name in opt_in} | dict(self.analyses)
         return StreamSettings(
             kafka=self.kafka_config(),
             instance=self.instance,
@@ -149,9 +154,10 @@ class Settings(BaseSettings):
                           self.analysis_memory_limit_mb, self.measure_memory,
                           self.max_status_gap_s),
             limits=self.limits,
-            analyses={name: AnalysisPolicy(a.enabled, a.window, dict(a.params), a.time_limit_s,
-                                           a.memory_limit_mb)
-                      for name, a in self.analyses.items()},
+            analyses={name: AnalysisPolicy(
+                          a.enabled if a.enabled is not None else name not in set(opt_in),
+                          a.window, dict(a.params), a.time_limit_s, a.memory_limit_mb)
+                      for name, a in analyses.items()},
             routes=dict(self.routes),
             lookback_s=self.lookback_s,
             stall_limit_s=self.stall_limit_s,

@@ -137,7 +137,7 @@ def replay(
     if sandbox in settings.alert_topics or sandbox.startswith(settings.result_topic_prefix):
         raise ConfigError(f"replay: {sandbox!r} is a live topic; choose a sandbox topic")
     margin = int((settings.lookback_s if margin_s is None else margin_s) * NS_PER_S)
-    stream = replace(settings.stream(), archive_dir=None)
+    stream = replace(settings.stream(registry.opt_in), archive_dir=None)
     kafka = dict(stream.kafka)
     dead = f"{sandbox}.deadletter"
     ensure_topics(AdminClient(kafka), [sandbox, f"{sandbox}.notices", dead])

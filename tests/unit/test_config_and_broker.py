@@ -79,3 +79,16 @@ def test_a_cluster_id_starting_with_a_dash_still_formats(
         "cluster.id=-AbCdEfGhIjKlMnOpQrStUv"
         in (broker.directory / "data" / "meta.properties").read_text()
     )
+
+
+def test_an_analysis_another_package_installs_runs_only_once_enabled() -> None:
+    """Installing a package must not start publishing a new public topic: analyses that other
+    distributions' entry points bring are opt-in; mmstream's own and configured ones are on."""
+    plain = load_settings(kafka={"bootstrap.servers": "x:9092"}).stream(opt_in=["theirs"])
+    assert not plain.policy("theirs").enabled and plain.policy("temporal_coincidence").enabled
+    chosen = load_settings(kafka={"bootstrap.servers": "x:9092"},
+                           analyses={"theirs": {"enabled": True}}).stream(opt_in=["theirs"])  # fmt: skip
+    assert chosen.policy("theirs").enabled
+    off = load_settings(kafka={"bootstrap.servers": "x:9092"},
+                        analyses={"temporal_coincidence": {"enabled": False}}).stream()  # fmt: skip
+    assert not off.policy("temporal_coincidence").enabled

@@ -240,6 +240,8 @@ class Registry:
 
     def __init__(self, specs: Iterable[AnalysisSpec[Any]] = ()) -> None:
         self._specs: dict[str, AnalysisSpec[Any]] = {}
+        # analyses another distribution's entry point brought: enabled only where configured
+        self.opt_in: set[str] = set()
         for spec in specs:
             self.add(spec)
 
@@ -280,7 +282,10 @@ class Registry:
         registry = cls()
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             try:
-                registry.add(ep.load())
+                spec = ep.load()
+                registry.add(spec)
+                if ep.dist is not None and ep.dist.name != "mmstream":
+                    registry.opt_in.add(spec.name)
             except RegistryError:
                 raise
             except Exception as exc:

@@ -18,20 +18,18 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from mmstream.analyses.registry import Registry
-from mmstream.errors import MmstreamError
-from mmstream.formats.headers import parse
 from mmstream.ops.logging import get_logger, redacted
 from mmstream.stream.archive import Keeper, RawArchive
 from mmstream.stream.clients import Clients
 from mmstream.stream.connection import check_connection
 from mmstream.stream.events import Counts, Events, Fanout
 from mmstream.stream.intake import check_no_loop
-from mmstream.stream.messages import headers_of, origin
 from mmstream.stream.pipeline import Pipeline
 from mmstream.stream.publisher import Publisher
+from mmstream.stream.results_reader import ResultsReader
 from mmstream.stream.settings import StreamSettings
 from mmstream.stream.topics import ensure_topics
 from mmstream.stream.watchdog import StallWatch, exit_process
@@ -56,6 +54,7 @@ class Service:
         self.watch: StallWatch | None = None
         self.pipeline: Pipeline | None = None
         self._paused: set[tuple[str, int]] = set()
+        self._gauge_thread: threading.Thread | None = None
 
     def topics_needed(self) -> list[str]:
         t = self.settings.topics
@@ -97,7 +96,6 @@ class Service:
             ensure_topics(c.admin, self.topics_needed())
         self.alerts = c.alert_consumer(s.topics.alerts)
         self.detectors = c.consumer("detectors")
-        self.results = c.consumer("results-index")
         self.watch = StallWatch(s.stall_limit_s, self.on_stall)
         keeper = Keeper(RawArchive(s.archive_dir, s.instance) if s.archive_dir else None,
                         self.events.archive_error)  # fmt: skip
@@ -112,52 +110,27 @@ class Service:
         if c.partitions(s.topics.deadletter) is not None:
             p.refusals.read_back(dict(s.kafka), s.lookback_s + 60)  # a minute for clock skew
         p.feed.assign(self.detectors, c, s.lookback_s)
-        self._read_results(c)
+        self.results = ResultsReader(c.consumer("results-index"), c, p.index)
+        self.results.catch_up([s.topics.result(x.name) for x in p.specs])
         p.refusals.producer = c.producer()
         self.alerts.subscribe(list(s.topics.alerts), on_assign=self._assigned,
                               on_revoke=self._revoked)  # fmt: skip
 
-    def _read_results(self, c: Clients, timeout: float = 120.0) -> None:
-        """Read every result we published (headers only) before taking any alert."""
-        t = self.settings.topics
-        topics = [t.result(x.name) for x in self.p.specs]
-        parts = [
-            TopicPartition(x, n, OFFSET_BEGINNING) for x in topics for n in c.partitions(x) or []
-        ]
-        self.results.assign(parts)
-        ends = {(tp.topic, tp.partition): c.end_offset(tp.topic, tp.partition) for tp in parts}
-        read: dict[tuple[str, int], int] = {}
-        deadline = time.monotonic() + timeout
-        while any(read.get(k, 0) < end for k, end in ends.items() if end > 0):
-            if time.monotonic() > deadline:
-                raise MmstreamError(f"could not read our result topics within {timeout:.0f} s")
-            self._poll_results(1000, 0.2, read)
-            for k in ends:  # a transaction's commit marker occupies an offset past the last
-                pos = self.results.position([TopicPartition(k[0], k[1])])[0].offset
-                if pos >= 0:
-                    read[k] = max(read.get(k, 0), pos)
-        log.info("published results read", alerts=len({a for _, a, _ in self.p.index.by_alert}))
-
-    def _poll_results(self, n: int, timeout: float, read: dict[tuple[str, int], int]) -> None:
-        for msg in self.results.consume(num_messages=n, timeout=timeout):
-            if msg.error() is None:
-                topic, partition, offset = origin(msg)
-                read[(topic, partition)] = offset + 1
-                self.p.index.record(parse(headers_of(msg)))
-
     def _loop(self) -> None:
-        gauges_at = last_evict = 0.0
+        # Lag and broker round trips on a thread of their own: with a frozen broker each one
+        # blocks for its timeout, and the loop must not (results would wait behind them).
+        self._gauge_thread = threading.Thread(target=self._gauge_loop, name="mmstream-gauges",
+                                              daemon=True)  # fmt: skip
+        self._gauge_thread.start()
+        last_evict = 0.0
         while not self._stop.is_set():
             self.last_turn = now = time.monotonic()
-            if now - gauges_at > 5.0:
-                gauges_at = now
-                self._gauges()
             for msg in self.detectors.consume(num_messages=1000, timeout=0.01):
                 if self._ok(msg):
                     self.p.detector_message(msg)
             self.p.feed.end_batch(self.clients)
             self.p.refusals.serve()
-            self._poll_results(500, 0, {})
+            self.results.poll()
             for msg in self.alerts.consume(num_messages=20, timeout=0.04):
                 if self._ok(msg):
                     self.p.alert_message(msg, now_ns())
@@ -201,6 +174,14 @@ class Service:
         log.info("alert partitions revoked; their unfinished alerts go to the next owner",
                  partitions=sorted(revoked))  # fmt: skip
 
+    def _gauge_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._gauges()
+            except Exception as exc:  # a gauge is a report: never a reason to stop
+                log.warning("gauges not updated", error=str(exc))
+            self._stop.wait(5.0)
+
     def _gauges(self) -> None:
         """Lag, watermark delays, waiting windows: every few seconds, from an idle client."""
         lag: dict[tuple[str, int], int] = {}
@@ -235,6 +216,9 @@ class Service:
         return True, "consuming"
 
     def _close(self) -> None:
+        self._stop.set()  # the gauge thread stops before the clients close
+        if self._gauge_thread is not None:
+            self._gauge_thread.join(15)
         if self.watch is not None:
             self.watch.close()
         if self.pipeline is not None:
