@@ -69,3 +69,20 @@ def _missing_table(params: object) -> object:
 def setup_fails(inp: AnalysisInput) -> Outcome:
     """Never runs: its setup hook fails."""
     return Outcome(summary="unreachable")
+
+
+def _refuse() -> object:
+    raise RuntimeError("cannot be rebuilt here")
+
+
+class Unreadable:
+    """Pickles, but does not unpickle (like an exception class with required arguments)."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_refuse, ())
+
+
+@analysis(name="returns_an_unreadable_outcome", version="0.0.1", window=(-10, 10))
+def returns_an_unreadable_outcome(inp: AnalysisInput) -> Outcome:
+    """A handler whose outcome carries an object the service cannot rebuild."""
+    return Outcome(summary="x", details={"obj": Unreadable()})

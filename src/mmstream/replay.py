@@ -139,8 +139,7 @@ def replay(
     margin = int((settings.lookback_s if margin_s is None else margin_s) * NS_PER_S)
     stream = replace(settings.stream(registry.opt_in), archive_dir=None)
     kafka = dict(stream.kafka)
-    dead = f"{sandbox}.deadletter"
-    ensure_topics(AdminClient(kafka), [sandbox, f"{sandbox}.notices", dead])
+    ensure_topics(AdminClient(kafka), [sandbox, f"{sandbox}.notices", f"{sandbox}.deadletter"])
     counts = Counts()
     url = settings.ledger_location()
     events = Fanout(counts, Recorder(Ledger(url) if url else None, settings.instance))
@@ -150,12 +149,12 @@ def replay(
         return Producer(large_message_config({**kafka, "enable.idempotence": True,
                                               "linger.ms": 5}))  # fmt: skip
 
-    publisher = SandboxPublisher(producer, events, dead, sandbox, topics.result_prefix,
-                                 topics.notice_prefix)  # fmt: skip
+    publisher = SandboxPublisher(producer, events, topics.deadletter, sandbox,
+                                 topics.result_prefix, topics.notice_prefix)  # fmt: skip
     pool = make_pool(stream.run.workers, sorted({x.func.__module__ for x in registry}))
     pipeline = Pipeline(stream, registry, events, publisher, pool,
-                        Keeper(None, events.archive_error), deadletter_topic=dead)  # fmt: skip
-    pipeline.refusals.producer = publisher.producer
+                        Keeper(None, events.archive_error))  # fmt: skip
+    pipeline.refusals.producer = dead_letters = producer()
     detector_topics = [t for d in topics.detectors for t in (topics.events(d), topics.status(d))]
 
     def read(names: list[str], a: int, b: int, what: str) -> Iterable[Message]:
@@ -188,4 +187,5 @@ def replay(
         n for t, n in summary.by_analysis.items() if t.startswith(topics.result_prefix)
     )
     publisher.producer.flush(30)
+    dead_letters.flush(30)
     return summary

@@ -153,6 +153,26 @@ def test_a_retraction_withdraws_each_live_result_once(clock: Clock) -> None:
     )
 
 
+def test_revisions_of_one_alert_run_one_after_the_other_and_each_supersedes_the_last(
+    clock: Clock,
+) -> None:
+    s = _scheduler(clock)
+    s.admit(_alert("1", sent_s=100))
+    s.admit(_alert("2", offset=1, sent_s=200))
+    ready = s.ready(lambda d: T0 * 2)
+    assert sorted((j.spec.name, j.alert.revision) for j, _ in ready) == [
+        ("count", "1"),
+        ("other", "1"),
+    ], "revision 2 waits for revision 1 of the same analysis"
+    first = next(j for j, _ in ready if j.spec.name == "count")
+    rid = str(first.result_id)
+    _published(s.composed, "count@1.0", first.alert, rid)  # made, not committed yet
+    s.finished(first, [])
+    (second, _) = s.ready(lambda d: T0 * 2)[0]
+    assert (second.spec.name, second.alert.revision) == ("count", "2")
+    assert s.supersedes(second) == rid, "it sees the result made just before it"
+
+
 def test_revoked_partitions_lose_their_waiting_and_running_jobs(clock: Clock) -> None:
     s = _scheduler(clock)
     s.admit(_alert())
@@ -169,20 +189,25 @@ def test_late_events_in_a_published_window_make_one_rerun_once_they_settle() -> 
                       clock=lambda: now[0])  # fmt: skip
     clock = Clock(T0)
     (job, _) = _scheduler(clock).admit(_alert()).jobs
-    watch.watch(job, "rid-1")
+    watch.watch(job, "rid-1")  # its run starts
 
     def event(dt_s: float, detector: str = "icecube") -> DetectorEvent:
         return DetectorEvent("e", detector, 0, T0 + int(dt_s * NS_PER_S), 1.0, 2.0, 0.5)
 
     assert watch.hits(event(20)) == [] and watch.hits(event(5, "km3net")) == []
-    hits = watch.hits(event(5))
+    hits = watch.hits(event(5))  # while the run runs: not in its input
     assert len(hits) == 1
     watch.late(hits)
-    now[0] = 1.0
-    assert watch.due() == [], "late events have not settled yet"
     now[0] = 3.0
-    (rerun,) = watch.due()
-    assert (rerun.update, rerun.supersedes) == (1, "rid-1")
+    assert watch.due() == [], "no re-run before the run itself is done"
+    watch.ran(job)
+    now[0] = 4.0
+    watch.late(watch.hits(event(6)))
+    now[0] = 5.0
+    assert watch.due() == [], "late events have not settled yet"
+    now[0] = 6.0
+    ((rerun, late),) = watch.due()
+    assert (rerun.update, rerun.supersedes, late) == (1, "rid-1", 2)
     assert watch.due() == [] and watch.hits(event(5)) == [], "one re-run; then unwatched"
 
 
@@ -191,6 +216,7 @@ def test_late_events_are_only_counted_by_default() -> None:
     watch = LateWatch(SchedulePolicy(late_watch_s=60), clock=lambda: now[0])
     (job, _) = _scheduler(Clock(T0)).admit(_alert()).jobs
     watch.watch(job, "rid-1")
+    watch.ran(job)
     watch.late(watch.hits(DetectorEvent("e", "icecube", 0, T0, 1.0, 2.0, 0.5)))
     now[0] = 10.0
     assert watch.due() == []

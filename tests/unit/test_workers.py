@@ -61,6 +61,11 @@ def test_a_run_comes_back_from_its_worker_process(pool: ProcessPool) -> None:
         (runaway.allocates_without_bound, ResultStatus.FAILED, "memory limit of 256 MiB"),
         (runaway.crashes_the_interpreter, ResultStatus.FAILED, "worker process died (signal 9)"),
         (runaway.returns_a_string, ResultStatus.FAILED, "returned str, not an Outcome"),
+        (
+            runaway.returns_an_unreadable_outcome,
+            ResultStatus.FAILED,
+            "the outcome could not be read back: RuntimeError: cannot be rebuilt here",
+        ),
     ],
 )
 def test_a_runaway_run_is_stopped_and_the_next_run_goes_on(
@@ -95,6 +100,16 @@ def test_a_failing_setup_hook_is_a_failed_run_with_its_reason(pool: ProcessPool)
     (done,) = _wait(pool, 1)
     assert done.status is ResultStatus.FAILED and done.error is not None
     assert done.error.startswith("setup failed: FileNotFoundError: no such PDF table")
+
+
+def test_a_worker_that_died_while_idle_is_replaced_before_the_next_run(
+    pool: ProcessPool,
+) -> None:
+    pool.workers[0].process.kill()  # an OOM kill between runs
+    pool.workers[0].process.join(5)
+    pool.submit(_task(40, Registry.discover().get("temporal_coincidence")))
+    (done,) = _wait(pool, 1)
+    assert done.error is None and done.outcome is not None
 
 
 def test_the_inline_pool_runs_on_the_callers_thread() -> None:

@@ -64,6 +64,9 @@ class Observer(Events):
     def run_started(self, job: Job) -> None:
         m.ANALYSES_RUNNING.labels(job.spec.name).inc()
 
+    def run_abandoned(self, job: Job) -> None:
+        m.ANALYSES_RUNNING.labels(job.spec.name).dec()
+
     def run_finished(self, r: RunReport) -> None:
         name, inp, outcome = r.job.spec.name, r.inp, r.outcome
         m.ANALYSES_RUNNING.labels(name).dec()

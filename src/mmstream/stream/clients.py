@@ -112,8 +112,7 @@ class Clients:
             })
         )  # fmt: skip
         leader_retry(lambda: producer.init_transactions(30), "init_transactions")
-        self._producers.append(producer)
-        return producer
+        return producer  # the publisher owns it (and replaces it after a fatal error)
 
     def producer(self, **extra: Any) -> Producer:
         producer = Producer(large_message_config({**self.kafka, "enable.idempotence": True,

@@ -7,7 +7,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from mmstream.analyses.registry import params_sha256
+from pydantic import BaseModel
+
+from mmstream.analyses.registry import AnalysisSpec, params_sha256
 from mmstream.formats.headers import ResultHeaders
 from mmstream.formats.results import ResultRecord, encode_notice
 from mmstream.model import Alert, ResultStatus, Role
@@ -32,6 +34,16 @@ def _alert_ref(alert: Alert, with_time: bool = True) -> dict[str, Any]:
             "alert_type": str(alert.alert_type), "role": str(alert.role),
             "source": alert.source, "time": format_utc(t) if t is not None else None,
             "time_ns": t, "far_hz": alert.far_hz if with_time else None}  # fmt: skip
+
+
+def _code(spec: AnalysisSpec[Any], params: BaseModel) -> str:
+    """The code string; a setup file that cannot be read is named so, never a crash here
+    (the run itself fails in its worker with the reason)."""
+    try:
+        setup = spec.setup_sha256(params)
+    except OSError as exc:
+        setup = f"unreadable:{type(exc).__name__}"
+    return code_string(spec.source_sha256, spec.distribution, setup)
 
 
 class Composer:
@@ -61,7 +73,7 @@ class Composer:
         produced_at = format_utc(self.clock())
         headers = ResultHeaders(
             rid=job.result_id, sender=self.sender, analysis_label=spec.label,
-            code=code_string(spec.source_sha256, spec.distribution, spec.setup_sha256(job.params)),
+            code=_code(spec, job.params),
             config_sha256=params_sha256(job.params),
             inputs={"alert": _alert_inputs(alert), "detectors": detector_inputs},
             window=window, produced_at=produced_at, test=alert.role is Role.TEST,
@@ -103,7 +115,7 @@ class Composer:
                   "livetime_fraction": None, "complete": True, "excluded": []}  # fmt: skip
         headers = ResultHeaders(
             rid=uuid.UUID(r.result_id), sender=self.sender, analysis_label=spec.label,
-            code=code_string(spec.source_sha256, spec.distribution, spec.setup_sha256(r.params)),
+            code=_code(spec, r.params),
             config_sha256=params_sha256(r.params),
             inputs={"alert": _alert_inputs(alert), "detectors": []}, window=window,
             produced_at=format_utc(self.clock()), retraction=True,

@@ -52,6 +52,7 @@ class Events:
     ) -> None: ...  # fmt: skip
     def run_started(self, job: Job) -> None: ...
     def run_finished(self, report: RunReport) -> None: ...
+    def run_abandoned(self, job: Job) -> None: ...  # its partition went to another member
     def retracted(self, retraction: Retraction) -> None: ...
     def published(
         self, alert_id: str | None, delivered: list[Delivered], took_s: float,
@@ -158,6 +159,10 @@ class Fanout(Events):
     def run_finished(self, report: RunReport) -> None:
         for o in self.observers:
             o.run_finished(report)
+
+    def run_abandoned(self, job: Job) -> None:
+        for o in self.observers:
+            o.run_abandoned(job)
 
     def retracted(self, retraction: Retraction) -> None:
         for o in self.observers:

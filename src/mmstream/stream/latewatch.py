@@ -24,6 +24,7 @@ class ClosedWindow:
     late: int = 0
     last_late: float = 0.0
     updates: int = 0
+    running: bool = True  # its run has not finished: no re-run before it has
 
 
 class LateWatch:
@@ -34,11 +35,17 @@ class LateWatch:
         self._horizon_ns = 0  # no watched window ends later: a cheap test per event
 
     def watch(self, job: Job, result_id: str) -> None:
-        """Watch a window whose result was just made (replacing the alert's earlier one)."""
+        """Watch a window whose run starts (replacing the alert's earlier one)."""
         self.forget(job.alert, job.spec.name)
         until = self.clock() + self.policy.late_watch_s
         self.closed.append(ClosedWindow(job, result_id, until, updates=job.update))
         self._horizon_ns = max(cw.job.window.end_ns for cw in self.closed)
+
+    def ran(self, job: Job) -> None:
+        """The window's run finished: its late events may now make a re-run."""
+        for cw in self.closed:
+            if cw.job is job:
+                cw.running = False
 
     def hits(self, event: DetectorEvent) -> list[ClosedWindow]:
         """The watched windows this event falls in."""
@@ -58,18 +65,21 @@ class LateWatch:
             cw.late += 1
             cw.last_late = now
 
-    def due(self) -> list[Job]:
-        """The re-runs due now (late events settled); windows past their watch are dropped."""
+    def due(self) -> list[tuple[Job, int]]:
+        """The re-runs due now (late events settled), with how many late events each had;
+        windows past their watch are dropped."""
         if not self.closed:
             return []
         now = self.clock()
         due = []
         if self.policy.late_events == "rerun":
             settle = self.policy.late_settle_s
-            due = [cw for cw in self.closed if cw.late and now - cw.last_late >= settle]
+            due = [cw for cw in self.closed
+                   if cw.late and not cw.running and now - cw.last_late >= settle]  # fmt: skip
         self.closed = [cw for cw in self.closed if cw not in due and now < cw.watch_until]
         self._horizon_ns = max((cw.job.window.end_ns for cw in self.closed), default=0)
-        return [replace(cw.job, update=cw.updates + 1, supersedes=cw.result_id) for cw in due]
+        return [(replace(cw.job, update=cw.updates + 1, supersedes=cw.result_id), cw.late)
+                for cw in due]  # fmt: skip
 
     def forget(self, alert: Alert, analysis: str | None = None) -> None:
         """Stop watching this alert's (and role's: a test never touches the real one) windows."""

@@ -24,7 +24,7 @@ from mmstream.stream.feed import DetectorFeed
 from mmstream.stream.intake import read_alert
 from mmstream.stream.latewatch import LateWatch
 from mmstream.stream.messages import origin
-from mmstream.stream.publisher import Outgoing, Publisher
+from mmstream.stream.publisher import Outgoing, OutMessage, Publisher
 from mmstream.stream.refusals import Refusals
 from mmstream.stream.results_index import ResultsIndex
 from mmstream.stream.runner import Runner
@@ -40,7 +40,7 @@ log = get_logger("mmstream.service")
 class Pipeline:
     def __init__(
         self, settings: StreamSettings, registry: Registry, events: Events,
-        publisher: Publisher, pool: Pool, keeper: Keeper, *, deadletter_topic: str | None = None,
+        publisher: Publisher, pool: Pool, keeper: Keeper,
     ) -> None:  # fmt: skip
         s = settings
         self.settings, self.events, self.publisher, self.keeper = s, events, publisher, keeper
@@ -58,9 +58,9 @@ class Pipeline:
         self.late = LateWatch(s.schedule)
         windows = {n: p.window for n, p in s.analyses.items() if p.window is not None}
         self.scheduler = Scheduler(self.specs, params, s.schedule, s.topics.detectors, self.index,
-                                   windows=windows, queued=publisher.queued_results)  # fmt: skip
-        self.refusals = Refusals(deadletter_topic or s.topics.deadletter, s.instance, s.limits,
-                                 events, publisher.queue)  # fmt: skip
+                                   windows=windows)  # fmt: skip
+        self.refusals = Refusals(s.topics.deadletter, s.instance, s.limits, events,
+                                 publisher.queue, publisher.route)  # fmt: skip
         self.feed = DetectorFeed(s.topics, s.limits, self.store, self.late, self.refusals,
                                  keeper, events)  # fmt: skip
         self.runner = Runner(self.store, pool, s.run, s.topics, s.policy)
@@ -114,6 +114,7 @@ class Pipeline:
                 self.events.retracted(r)
                 assert adm.done is not None
                 adm.done.messages.append(self.composer.retraction(r))
+                self._composed(adm.done.messages[-1:])
             logger.info("alert retracted", withdrawn=len(adm.retractions))
         elif adm.why == "skipped:test":
             logger.info("test alert skipped by policy")
@@ -131,9 +132,10 @@ class Pipeline:
         for job, complete in self.scheduler.ready(self.store.watermark):
             self._start(job, complete)
         self.collect()
-        for job in self.late.due():
+        for job, late in self.late.due():
             log.info("re-running for late detector data", analysis=job.spec.label,
-                     alert_id=job.alert.alert_id, supersedes=job.supersedes)  # fmt: skip
+                     alert_id=job.alert.alert_id, late_events=late,
+                     supersedes=job.supersedes)  # fmt: skip
             self.scheduler.rerun(job)
             self._start(job, True)
         self.collect()
@@ -143,12 +145,11 @@ class Pipeline:
         for report in self.runner.collect():
             self._finished(report)
 
-    def drain(self, timeout_s: float = 600.0) -> None:
+    def drain(self) -> None:
         """Run every waiting job now, wait for every run, publish everything (replay)."""
         for job, complete in self.scheduler.drain(self.store.watermark):
             self._start(job, complete)
-        deadline = time.monotonic() + timeout_s
-        while self.runner.busy() and time.monotonic() < deadline:
+        while self.runner.busy():  # each run is bounded by its time limit
             self.collect()
             time.sleep(0.01)
         self.publisher.drain(120)
@@ -156,12 +157,17 @@ class Pipeline:
     def revoke(self, partitions: set[tuple[str, int]]) -> None:
         """Partitions another member owns now: their unfinished alerts go to it."""
         self.scheduler.revoke(partitions)
-        self.runner.revoke(partitions)
+        for job in self.runner.revoke(partitions):
+            self.events.run_abandoned(job)
         self.publisher.revoke(partitions)
+        for key in [k for k in self._arrivals if k[:2] in partitions]:
+            del self._arrivals[key]
 
     # ------------------------------------------------------------------ inside
     def _start(self, job: Job, complete: bool) -> None:
         self.events.run_started(job)
+        # watched from now: events that come while it runs are not in its input
+        self.late.watch(job, str(job.result_id))
         a = job.alert
         previous = self.index.latest(job.spec.name, a.alert_id, str(a.role))
         self.runner.start(job, complete, supersedes=self.scheduler.supersedes(job),
@@ -170,9 +176,12 @@ class Pipeline:
     def _finished(self, report: RunReport) -> None:
         job = report.job
         messages = self.composer.run(report)
+        self._composed(messages)
         self.events.run_finished(report)
-        if report.status not in (ResultStatus.FAILED, ResultStatus.TIMED_OUT):
-            self.late.watch(job, report.result_id)
+        if report.status in (ResultStatus.FAILED, ResultStatus.TIMED_OUT):
+            self.late.forget(job.alert, job.spec.name)  # nothing to update
+        else:
+            self.late.ran(job)
         pending = self.scheduler.finished(job, messages)
         if job.update:  # the alert's offset was committed with the first result
             ref = job.alert.ref
@@ -188,8 +197,14 @@ class Pipeline:
                                       alert_id=pending.alert.alert_id,
                                       arrived=self._arrivals.get(key)))  # fmt: skip
 
+    def _composed(self, messages: list[OutMessage]) -> None:
+        for m in messages:
+            if m.topic.startswith(self.settings.topics.result_prefix):
+                self.scheduler.composed.record(parse(m.headers))
+
     def _index_published(self, item: Outgoing) -> None:
-        self._arrivals.pop((item.topic, item.partition, item.offset or -1), None)
+        if item.offset is not None:
+            self._arrivals.pop((item.topic, item.partition, item.offset), None)
         for m in item.messages:
             if m.topic.startswith(self.settings.topics.result_prefix):
                 self.index.record(parse(m.headers))

@@ -27,7 +27,6 @@ from mmstream.stream.deadletter import without_value
 from mmstream.stream.events import Delivered, Events
 from mmstream.stream.messages import Headers, as_produce_headers
 from mmstream.stream.offsets import OffsetTracker
-from mmstream.stream.results_index import ResultsIndex
 
 log = get_logger("mmstream.publisher")
 _TOO_LARGE = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
@@ -129,15 +128,6 @@ class Publisher:
         """How long the queue's head has failed to publish (None: it has not)."""
         return None if self.stuck_since is None else self.clock() - self.stuck_since
 
-    def queued_results(self) -> ResultsIndex:
-        """Results built but not yet committed (a notice seen twice gets one result)."""
-        queued = ResultsIndex()
-        for item in self.outbox:
-            for m in item.messages:
-                if m.topic != self.deadletter_topic:
-                    queued.record(parse(m.headers))
-        return queued
-
     def revoke(self, partitions: set[tuple[str, int]]) -> None:
         self.outbox = [o for o in self.outbox if (o.topic, o.partition) not in partitions]
         for topic, partition in partitions:
@@ -236,7 +226,7 @@ class Publisher:
         for i, m in enumerate(item.messages):
             if m.topic == self.deadletter_topic and m.value:
                 log.warning("dead letter too large for its topic; sent without its value",
-                            bytes=len(m.value))  # fmt: skip
+                            bytes=len(m.value), origin=parse(m.headers).dlq_origin)  # fmt: skip
                 shrunk = without_value(m.value, m.headers)
                 item.messages[i] = m._replace(value=cast(bytes, None), headers=shrunk)
 

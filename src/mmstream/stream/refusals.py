@@ -36,10 +36,11 @@ def reason_of(exc: BaseException) -> str:
 class Refusals:
     def __init__(
         self, topic: str, sender: str, limits: Limits, events: Events,
-        publish: Callable[[Outgoing], None],
+        publish: Callable[[Outgoing], None], route: Callable[[str], str] = str,
     ) -> None:  # fmt: skip
         self.topic, self.sender, self.limits, self.events = topic, sender, limits, events
         self.publish = publish  # the transactional path, for alerts
+        self.route = route  # where a detector message's dead letter goes (replay: a sandbox)
         self.producer: Producer | None = None  # for detector messages (set by the service)
         self.dead = DeadLettered()
         self._refused: list[tuple[bytes | None, Headers]] = []  # to send again, valueless
@@ -52,7 +53,7 @@ class Refusals:
 
             since_ms = (now_ns() - int(since_s * NS_PER_S)) // 1_000_000
             # a topic created a moment ago may not have its partition leader yet
-            ranges = leader_retry(lambda: spans(consumer, [self.topic], since_ms),
+            ranges = leader_retry(lambda: spans(consumer, [self.route(self.topic)], since_ms),
                                   "offsets_for_times")  # fmt: skip
             for msg in read_spans(consumer, ranges):
                 self.dead.record(parse(headers_of(msg)))
@@ -115,6 +116,7 @@ class Refusals:
 
     def _produce(self, value: bytes | None, key: bytes | None, headers: Headers) -> None:
         assert self.producer is not None, "no dead-letter producer"
+        topic = self.route(self.topic)
 
         def delivered(err: KafkaError | None, _msg: Message) -> None:
             if err is None:
@@ -131,7 +133,7 @@ class Refusals:
 
         while True:
             try:
-                self.producer.produce(self.topic, value=value, key=key,
+                self.producer.produce(topic, value=value, key=key,
                                       headers=as_produce_headers(headers),
                                       on_delivery=delivered)  # fmt: skip
                 break

@@ -49,12 +49,7 @@ class ResultsIndex:
     def latest(self, analysis: str, alert_id: str, role: str = "observation") -> Published | None:
         """The newest result of this alert and role (tests never supersede observations):
         newest by when the sender made the notice, then by publication order."""
-        entries = self.by_alert.get((analysis, alert_id, role))
-        if not entries:
-            return None
-        newest = max(range(len(entries)), key=lambda i: (entries[i].sent_ns is not None,
-                                                          entries[i].sent_ns or 0, i))  # fmt: skip
-        return entries[newest]
+        return newest_of(self.by_alert.get((analysis, alert_id, role), []))
 
     def analyses_with_results(self, alert_id: str, role: str = "observation") -> list[str]:
         """Analyses whose latest result for this alert is live (not yet retracted)."""
@@ -64,3 +59,12 @@ class ResultsIndex:
             if latest is not None and not latest.retraction:
                 live.append(name)
         return sorted(live)
+
+
+def newest_of(entries: list[Published]) -> Published | None:
+    """Newest by when the sender made the notice, then by publication order."""
+    if not entries:
+        return None
+    newest = max(range(len(entries)), key=lambda i: (entries[i].sent_ns is not None,
+                                                      entries[i].sent_ns or 0, i))  # fmt: skip
+    return entries[newest]

@@ -85,7 +85,19 @@ class Runner:
                     policy.time_limit_s or self.limits.time_limit_s,
                     int(memory * MiB) if memory else None, self.limits.measure_memory)  # fmt: skip
         self.running[task.id] = _Running(job, inp, uncovered, supersedes, newer)
-        if (verdict := job.spec.precondition(inp)) is not None:  # the handler need not run
+        try:
+            verdict = job.spec.precondition(inp)
+        except Exception as exc:  # e.g. a min_livetime parameter set to None
+            self._decided.append(
+                Done(
+                    task.id,
+                    None,
+                    f"precondition failed: {type(exc).__name__}: {exc}",
+                    ResultStatus.FAILED,
+                )
+            )
+            return
+        if verdict is not None:  # the handler need not run
             self._decided.append(Done(task.id, verdict[1], status=verdict[0]))
         else:
             self.pool.submit(task)
@@ -132,10 +144,10 @@ class Runner:
     def busy(self) -> bool:
         return bool(self.running)
 
-    def revoke(self, partitions: set[tuple[str, int]]) -> None:
+    def revoke(self, partitions: set[tuple[str, int]]) -> list[Job]:
         """Runs of revoked partitions: their results are the next owner's to publish."""
-        for tid in [t for t, r in self.running.items() if r.job.key[:2] in partitions]:
-            del self.running[tid]  # what the pool returns for it is dropped
+        gone = [t for t, r in self.running.items() if r.job.key[:2] in partitions]
+        return [self.running.pop(t).job for t in gone]  # what the pool returns is dropped
 
     def close(self) -> None:
         self.pool.close()

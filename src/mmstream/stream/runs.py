@@ -15,7 +15,7 @@ from mmstream.stream.cost import Cost
 from mmstream.stream.results_index import Published
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: alerts hold numpy arrays
 class Job:
     """One (alert, analysis) pair: waiting for its window to close, or running."""
 

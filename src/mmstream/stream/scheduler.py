@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from mmstream.analyses.registry import AnalysisSpec
 from mmstream.model import NS_PER_S, Alert, AlertType, Role, Window
-from mmstream.stream.results_index import Published, ResultsIndex
+from mmstream.stream.results_index import Published, ResultsIndex, newest_of
 from mmstream.stream.runs import Job, Retraction
 from mmstream.stream.settings import SchedulePolicy
 from mmstream.times import now_ns
@@ -65,7 +65,6 @@ class Scheduler:
         index: ResultsIndex,
         *,
         windows: dict[str, tuple[float, float]] | None = None,
-        queued: Callable[[], ResultsIndex] = ResultsIndex,
         clock: Callable[[], int] = now_ns,
     ) -> None:
         self.specs = list(specs)
@@ -74,7 +73,9 @@ class Scheduler:
         self.detectors = detectors
         self.index = index  # what our result topics hold
         self.windows = windows or {}
-        self.queued = queued  # results built but not yet committed
+        # results made here but maybe not committed yet (waiting for the alert's other
+        # jobs, or in the outbox); their ids are deterministic, so they stay true
+        self.composed = ResultsIndex()
         self.clock = clock
         self.waiting: list[Job] = []
         self.running: list[Job] = []
@@ -110,7 +111,7 @@ class Scheduler:
         """Published already, queued, or waiting here (the same notice twice in quick
         succession)."""
         role = str(alert.role)
-        for index in (self.index, self.queued()):
+        for index in (self.index, self.composed):
             if index.published(spec.name, alert.alert_id, alert.revision, role):
                 return True
         return any(
@@ -139,9 +140,14 @@ class Scheduler:
             return []
         now = self.clock()
         out, waiting = [], []
+        busy = {self._thread(j) for j in self.running}
         for job in self.waiting:
             closed = self.closed(job, watermark)
-            if closed or now >= job.deadline_ns:
+            if self._thread(job) in busy:
+                waiting.append(job)  # revisions of one alert run one after the other: each
+                # sees what the one before it published (what it supersedes)
+            elif closed or now >= job.deadline_ns:
+                busy.add(self._thread(job))
                 out.append((job, closed))
             else:
                 waiting.append(job)
@@ -157,6 +163,10 @@ class Scheduler:
         return out
 
     @staticmethod
+    def _thread(job: Job) -> tuple[str, str, str]:
+        return (job.spec.name, job.alert.alert_id, str(job.alert.role))
+
+    @staticmethod
     def closed(job: Job, watermark: Callable[[str], int | None]) -> bool:
         marks = [watermark(d) for d in job.detectors]
         return all(m is not None and m >= job.window.end_ns for m in marks)
@@ -167,8 +177,7 @@ class Scheduler:
 
     def finished(self, job: Job, messages: list[Any]) -> PendingAlert | None:
         """A job ran: its alert, with every result, once the alert's last job is done."""
-        if job in self.running:
-            self.running.remove(job)
+        self.running = [j for j in self.running if j is not job]
         if job.update:
             return None
         pending = self.pending.get(job.key)
@@ -188,18 +197,26 @@ class Scheduler:
 
     def revoke(self, partitions: set[tuple[str, int]]) -> None:
         """Partitions another member owns now: their unfinished alerts are its to do."""
-        mine = [j for j in (*self.waiting, *self.running) if j.key[:2] not in partitions]
-        self.waiting = [j for j in self.waiting if j in mine]
-        self.running = [j for j in self.running if j in mine]
+        self.waiting = [j for j in self.waiting if j.key[:2] not in partitions]
+        self.running = [j for j in self.running if j.key[:2] not in partitions]
         for key in [k for k in self.pending if k[:2] in partitions]:
             del self.pending[key]
 
     def busy(self) -> bool:
         return bool(self.waiting or self.running)
 
+    def latest(self, job: Job) -> Published | None:
+        """The newest result of this job's analysis and alert, published or queued (a
+        revision that ran just before this one may not be committed yet)."""
+        key = (job.spec.name, job.alert.alert_id, str(job.alert.role))
+        published = self.index.by_alert.get(key, [])
+        ids = {p.result_id for p in published}
+        queued = [q for q in self.composed.by_alert.get(key, []) if q.result_id not in ids]
+        return newest_of([*published, *queued])
+
     def newer_published(self, job: Job) -> Published | None:
         """The published result of a revision made after this job's (which came late)."""
-        latest = self.index.latest(job.spec.name, job.alert.alert_id, str(job.alert.role))
+        latest = self.latest(job)
         if job.update or latest is None or not older(job.alert, latest):
             return None
         return latest
@@ -208,7 +225,7 @@ class Scheduler:
         """The result this one replaces: the last revision's, or the one a late update redoes."""
         if job.update:
             return job.supersedes
-        latest = self.index.latest(job.spec.name, job.alert.alert_id, str(job.alert.role))
+        latest = self.latest(job)
         if latest is None or latest.revision == job.alert.revision or older(job.alert, latest):
             return None
         return latest.result_id

@@ -225,6 +225,10 @@ class Service:
             self.p.keeper.close()
             self.p.runner.close()
             self.p.refusals.close()
+            try:
+                self.p.publisher.producer.flush(10)
+            except KafkaException as exc:  # do not hide the error that stopped the loop
+                log.warning("producer flush at stop failed", error=str(exc))
         self.clients.close()
         log.info("service stopped", pending_jobs=len(self.p.scheduler.waiting)
                  if self.pipeline else 0)  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import pickle
 import resource
 import signal
 import time
@@ -122,7 +123,7 @@ def _worker(conn: Connection) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     while True:
         try:
-            task = conn.recv()
+            task = pickle.loads(conn.recv_bytes())
         except (EOFError, OSError):
             return
         if task is None:
@@ -135,10 +136,12 @@ def _worker(conn: Connection) -> None:
         finally:
             resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
         try:
-            conn.send(done)
+            data = pickle.dumps(done)
         except Exception as exc:  # an outcome that does not pickle
-            conn.send(Done(task.id, None, f"the outcome could not be returned: {exc}",
-                           ResultStatus.FAILED, done.cost))  # fmt: skip
+            data = pickle.dumps(Done(task.id, None, "the outcome could not be returned: "
+                                     f"{type(exc).__name__}: {exc}", ResultStatus.FAILED,
+                                     done.cost))  # fmt: skip
+        conn.send_bytes(data)
 
 
 @dataclass
@@ -172,18 +175,33 @@ class ProcessPool:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        for w in self.workers:
+        for i in range(len(self.workers)):
             if not self.queue:
                 return
-            if w.task is None:
-                w.task, w.started = self.queue.popleft(), time.monotonic()
-                try:
-                    w.conn.send(w.task)
-                except Exception as exc:  # an input that does not pickle: pickling comes
-                    # before any byte is written, so the pipe is still clean
-                    self._failed.append(Done(w.task.id, None, "could not hand the run to a "
-                                             f"worker: {exc}", ResultStatus.FAILED))  # fmt: skip
-                    w.task = None
+            if self.workers[i].task is not None:
+                continue
+            if not self.workers[i].process.is_alive():  # died while idle (an OOM kill)
+                self._replace(i)
+            w = self.workers[i]
+            task = self.queue.popleft()
+            try:
+                data = pickle.dumps(task)
+            except Exception as exc:  # an input that does not pickle
+                self._failed.append(
+                    Done(
+                        task.id,
+                        None,
+                        f"could not hand the run to a worker: {type(exc).__name__}: {exc}",
+                        ResultStatus.FAILED,
+                    )
+                )
+                continue
+            try:
+                w.conn.send_bytes(data)
+            except OSError:  # the worker died after the check: a new one takes it
+                self._replace(i)
+                self.workers[i].conn.send_bytes(data)
+            self.workers[i].task, self.workers[i].started = task, time.monotonic()
 
     def collect(self) -> list[Done]:
         """Finished runs, and runs stopped at their limit or by their worker's death."""
@@ -194,17 +212,36 @@ class ProcessPool:
                 continue
             if w.conn.poll():
                 try:
-                    out.append(w.conn.recv())
-                    w.task = None
-                    continue
+                    data = w.conn.recv_bytes()
                 except (EOFError, OSError):
-                    pass  # died while answering: below
+                    data = None  # died while answering: below
+                if data is not None:
+                    w.task = None
+                    try:
+                        out.append(pickle.loads(data))
+                    except Exception as exc:  # e.g. an exception object in the outcome
+                        out.append(
+                            Done(
+                                task.id,
+                                None,
+                                f"the outcome could not be read back: {type(exc).__name__}: {exc}",
+                                ResultStatus.FAILED,
+                            )
+                        )
+                        self._replace(i)
+                    continue
             elapsed = time.monotonic() - w.started
             if not w.process.is_alive() or w.conn.closed:
                 code = w.process.exitcode
                 why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                out.append(Done(task.id, None, f"the worker process died ({why}) while running "
-                                "the analysis", ResultStatus.FAILED))  # fmt: skip
+                out.append(
+                    Done(
+                        task.id,
+                        None,
+                        f"the worker process died ({why}) while running the analysis",
+                        ResultStatus.FAILED,
+                    )
+                )
             elif elapsed > task.time_limit_s:
                 out.append(Done(task.id, None, f"stopped at the time limit of "
                                 f"{task.time_limit_s:g} s", ResultStatus.TIMED_OUT))  # fmt: skip
@@ -228,7 +265,7 @@ class ProcessPool:
     def close(self) -> None:
         for w in self.workers:
             with contextlib.suppress(Exception):
-                w.conn.send(None)
+                w.conn.send_bytes(pickle.dumps(None))
         for w in self.workers:
             w.process.join(2)
             if w.process.is_alive():
