@@ -159,6 +159,7 @@ def test_revisions_of_one_alert_run_one_after_the_other_and_each_supersedes_the_
     s = _scheduler(clock)
     s.admit(_alert("1", sent_s=100))
     s.admit(_alert("2", offset=1, sent_s=200))
+    s.admit(replace(_alert("1", offset=2), alert_id="S2"))  # another alert, behind them
     ready = s.ready(lambda d: T0 * 2)
     assert sorted((j.spec.name, j.alert.revision) for j, _ in ready) == [
         ("count", "1"),
@@ -168,9 +169,15 @@ def test_revisions_of_one_alert_run_one_after_the_other_and_each_supersedes_the_
     rid = str(first.result_id)
     _published(s.composed, "count@1.0", first.alert, rid)  # made, not committed yet
     s.finished(first, [])
-    (second, _) = s.ready(lambda d: T0 * 2)[0]
-    assert (second.spec.name, second.alert.revision) == ("count", "2")
+    ((second, _),) = s.ready(lambda d: T0 * 2)
+    assert (second.alert.revision, second.spec.name) == ("2", "count")
     assert s.supersedes(second) == rid, "it sees the result made just before it"
+    assert s.waiting and all(j.alert.alert_id == "S2" or j.spec.name == "other"
+                             for j in s.waiting), "S2 waits behind revision 2's held job"  # fmt: skip
+    s.finished(next(j for j, _ in ready if j.spec.name == "other"), [])
+    later = s.ready(lambda d: T0 * 2)
+    assert [(j.alert.alert_id, j.spec.name) for j, _ in later] == [
+        ("S1", "other"), ("S2", "count"), ("S2", "other")], "in the order the alerts came"  # fmt: skip
 
 
 def test_revoked_partitions_lose_their_waiting_and_running_jobs(clock: Clock) -> None:

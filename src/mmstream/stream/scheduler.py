@@ -141,16 +141,20 @@ class Scheduler:
         now = self.clock()
         out, waiting = [], []
         busy = {self._thread(j) for j in self.running}
+        held: set[tuple[str, int]] = set()  # partitions with a ready job held back
         for job in self.waiting:
             closed = self.closed(job, watermark)
-            if self._thread(job) in busy:
-                waiting.append(job)  # revisions of one alert run one after the other: each
-                # sees what the one before it published (what it supersedes)
-            elif closed or now >= job.deadline_ns:
+            if not (closed or now >= job.deadline_ns):
+                waiting.append(job)
+            elif self._thread(job) in busy or job.key[:2] in held:
+                # Revisions of one alert run one after the other (each sees what the one
+                # before it made, which it supersedes); the partition's later alerts, ready
+                # with it, wait behind it: results come out in the order alerts came in.
+                waiting.append(job)
+                held.add(job.key[:2])
+            else:
                 busy.add(self._thread(job))
                 out.append((job, closed))
-            else:
-                waiting.append(job)
         self.waiting = waiting
         self.running.extend(job for job, _ in out)
         return out
