@@ -12,8 +12,8 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from mmstream.stream.events import Counts
+from mmstream.stream.health import liveness
 from mmstream.stream.publisher import Outgoing, OutMessage, Publisher
-from mmstream.stream.service import liveness
 
 ABORTABLE = KafkaError(KafkaError._TIMED_OUT, "commit timed out", retriable=False,
                        txn_requires_abort=True)  # fmt: skip

@@ -26,6 +26,7 @@ from mmstream.stream.archive import Keeper, RawArchive
 from mmstream.stream.clients import Clients
 from mmstream.stream.connection import check_connection
 from mmstream.stream.events import Counts, Events, Fanout
+from mmstream.stream.health import Gauges, liveness, readiness
 from mmstream.stream.intake import check_no_loop
 from mmstream.stream.pipeline import Pipeline
 from mmstream.stream.publisher import Publisher
@@ -50,11 +51,10 @@ class Service:
         self.ready = threading.Event()
         self._stop = threading.Event()
         self.last_turn = time.monotonic()
-        self.broker_up = False
         self.watch: StallWatch | None = None
         self.pipeline: Pipeline | None = None
         self._paused: set[tuple[str, int]] = set()
-        self._gauge_thread: threading.Thread | None = None
+        self.gauges: Gauges | None = None
 
     def topics_needed(self) -> list[str]:
         t = self.settings.topics
@@ -119,9 +119,10 @@ class Service:
     def _loop(self) -> None:
         # Lag and broker round trips on a thread of their own: with a frozen broker each one
         # blocks for its timeout, and the loop must not (results would wait behind them).
-        self._gauge_thread = threading.Thread(target=self._gauge_loop, name="mmstream-gauges",
-                                              daemon=True)  # fmt: skip
-        self._gauge_thread.start()
+        p = self.p
+        self.gauges = Gauges(self.events, [self.alerts, self.detectors], self.clients, p.store,
+                             p.scheduler, self.settings.topics.detectors)  # fmt: skip
+        self.gauges.start()
         last_evict = 0.0
         while not self._stop.is_set():
             self.last_turn = now = time.monotonic()
@@ -174,31 +175,6 @@ class Service:
         log.info("alert partitions revoked; their unfinished alerts go to the next owner",
                  partitions=sorted(revoked))  # fmt: skip
 
-    def _gauge_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._gauges()
-            except Exception as exc:  # a gauge is a report: never a reason to stop
-                log.warning("gauges not updated", error=str(exc))
-            self._stop.wait(5.0)
-
-    def _gauges(self) -> None:
-        """Lag, watermark delays, waiting windows: every few seconds, from an idle client."""
-        lag: dict[tuple[str, int], int] = {}
-        try:
-            for consumer in (self.alerts, self.detectors):
-                for tp in consumer.assignment():
-                    pos = consumer.position([tp])[0].offset
-                    if pos >= 0:
-                        high = self.clients.end_offset(tp.topic, tp.partition)
-                        lag[(tp.topic, tp.partition)] = max(0, high - pos)
-            self.broker_up = True
-        except KafkaException as exc:
-            self.broker_up = False
-            log.warning("broker round trip failed", error=str(exc))
-        marks = {d: self.p.store.watermark(d) for d in self.settings.topics.detectors}
-        self.events.gauges(len(self.p.scheduler.waiting), marks, lag, self.broker_up)
-
     def alive(self) -> tuple[bool, str]:
         """Liveness: the loop turns and the outbox moves (a busy analysis is neither)."""
         pub = self.pipeline.publisher if self.pipeline else None
@@ -206,19 +182,12 @@ class Service:
                         pub.error if pub else "", self.settings.stall_limit_s)  # fmt: skip
 
     def readiness(self) -> tuple[bool, str]:
-        if not self.ready.is_set():
-            return False, "starting: connecting, rebuilding the detector store"
-        if not self.broker_up:
-            return False, "broker unreachable"
-        idle = time.monotonic() - self.last_turn
-        if idle > 10:
-            return False, f"not consuming: loop idle {idle:.0f} s"
-        return True, "consuming"
+        up = self.gauges is not None and self.gauges.broker_up
+        return readiness(self.ready.is_set(), up, time.monotonic() - self.last_turn)
 
     def _close(self) -> None:
-        self._stop.set()  # the gauge thread stops before the clients close
-        if self._gauge_thread is not None:
-            self._gauge_thread.join(15)
+        if self.gauges is not None:  # stopped before the clients close
+            self.gauges.stop()
         if self.watch is not None:
             self.watch.close()
         if self.pipeline is not None:
@@ -232,10 +201,3 @@ class Service:
         self.clients.close()
         log.info("service stopped", pending_jobs=len(self.p.scheduler.waiting)
                  if self.pipeline else 0)  # fmt: skip
-
-
-def liveness(idle_s: float, stuck_s: float | None, error: str, limit_s: float) -> tuple[bool, str]:
-    """Alive while the loop turns and the results queue is not stuck, within ``limit_s``."""
-    if stuck_s is not None and stuck_s > limit_s:
-        return False, f"results queue stuck: publishing has failed for {stuck_s:.0f} s ({error})"
-    return idle_s < limit_s, f"service loop last turned {idle_s:.1f} s ago (limit {limit_s:g} s)"
