@@ -117,17 +117,22 @@ class Settings(BaseSettings):
             raise ValueError("result_topic_prefix must not be empty")
         return value
 
+    def topics(self) -> Topics:
+        """Every topic by role (the names are made in one place: stream/settings.py)."""
+        return Topics(self.alert_topics, self.detectors, self.result_topic_prefix,
+                      self.notice_topic_prefix, self.deadletter_topic)  # fmt: skip
+
     def detector_topic(self, detector: str) -> str:
-        return f"detector.{detector}.events"
+        return self.topics().events(detector)
 
     def status_topic(self, detector: str) -> str:
-        return f"detector.{detector}.status"
+        return self.topics().status(detector)
 
     def notice_topic(self, analysis: str) -> str:
-        return f"{self.notice_topic_prefix}{analysis}"
+        return self.topics().notice(analysis)
 
     def result_topic(self, analysis: str) -> str:
-        return f"{self.result_topic_prefix}{analysis}"
+        return self.topics().result(analysis)
 
     def archive_dir(self) -> Path:
         return self.data_dir / "archive"
@@ -146,8 +151,7 @@ class Settings(BaseSettings):
             kafka=self.kafka_config(),
             instance=self.instance,
             group_id=self.group_id,
-            topics=Topics(self.alert_topics, self.detectors, self.result_topic_prefix,
-                          self.notice_topic_prefix, self.deadletter_topic),
+            topics=self.topics(),
             schedule=SchedulePolicy(self.max_wait_s, self.test_alerts, self.late_events,
                                     self.late_watch_s, self.late_settle_s),
             run=RunLimits(self.workers, self.analysis_time_limit_s,
