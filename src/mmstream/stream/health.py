@@ -47,18 +47,18 @@ class Gauges(threading.Thread):
         self.store, self.scheduler, self.detectors = store, scheduler, detectors
         self.every_s = every_s
         self.broker_up = False
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 self.measure()
             except Exception as exc:  # a gauge is a report: never a reason to stop
                 log.warning("gauges not updated", error=str(exc))
-            self._stop.wait(self.every_s)
+            self._halt.wait(self.every_s)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(15)
 
     def measure(self) -> None:

@@ -144,6 +144,12 @@ class Runner:
     def busy(self) -> bool:
         return bool(self.running)
 
+    def wait(self, timeout_s: float) -> None:
+        """Until a run may have finished, at most ``timeout_s``."""
+        if self._decided:
+            return
+        self.pool.wait(timeout_s)
+
     def revoke(self, partitions: set[tuple[str, int]]) -> list[Job]:
         """Runs of revoked partitions: their results are the next owner's to publish."""
         gone = [t for t, r in self.running.items() if r.job.key[:2] in partitions]

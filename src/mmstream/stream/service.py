@@ -132,10 +132,15 @@ class Service:
             self.p.feed.end_batch(self.clients)
             self.p.refusals.serve()
             self.results.poll()
-            for msg in self.alerts.consume(num_messages=20, timeout=0.04):
+            # While runs are in flight the loop waits on them, not in the alert poll: a
+            # result is published as soon as it comes back.
+            busy = self.p.runner.busy()
+            for msg in self.alerts.consume(num_messages=20, timeout=0 if busy else 0.04):
                 if self._ok(msg):
                     self.p.alert_message(msg, now_ns())
             self.p.step()
+            if busy:
+                self.p.runner.wait(0.04)
             self._pause_busy_partitions()
             if time.monotonic() - self.p.keeper.flushed > 1.0:
                 self.p.keeper.flush()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import pickle
 import resource
 import signal
@@ -107,6 +108,9 @@ class InlinePool:
 
     def busy(self) -> int:
         return 0
+
+    def wait(self, timeout_s: float) -> None:
+        return None  # runs finish inside submit
 
     def close(self) -> None:
         return None
@@ -261,6 +265,13 @@ class ProcessPool:
 
     def busy(self) -> int:
         return len(self.queue) + sum(w.task is not None for w in self.workers)
+
+    def wait(self, timeout_s: float) -> None:
+        """Until a worker answers (or dies), at most ``timeout_s``: the loop picks a result up
+        as it comes instead of one poll timeout later."""
+        conns = [w.conn for w in self.workers if w.task is not None]
+        if conns:
+            multiprocessing.connection.wait(conns, timeout_s)
 
     def close(self) -> None:
         for w in self.workers:
