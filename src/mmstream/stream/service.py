@@ -126,21 +126,23 @@ class Service:
         last_evict = 0.0
         while not self._stop.is_set():
             self.last_turn = now = time.monotonic()
-            for msg in self.detectors.consume(num_messages=1000, timeout=0.01):
+            # While runs are in flight the loop sleeps on them, not in a poll timeout: a
+            # result is published as soon as it comes back.
+            busy = self.p.runner.busy()
+            batch = self.detectors.consume(num_messages=1000, timeout=0 if busy else 0.01)
+            for msg in batch:
                 if self._ok(msg):
                     self.p.detector_message(msg)
             self.p.feed.end_batch(self.clients)
             self.p.refusals.serve()
             self.results.poll()
-            # While runs are in flight the loop waits on them, not in the alert poll: a
-            # result is published as soon as it comes back.
-            busy = self.p.runner.busy()
             for msg in self.alerts.consume(num_messages=20, timeout=0 if busy else 0.04):
                 if self._ok(msg):
                     self.p.alert_message(msg, now_ns())
             self.p.step()
-            if busy:
+            if busy and len(batch) < 1000:  # a full batch: more detector data waits
                 self.p.runner.wait(0.04)
+                self.p.step()
             self._pause_busy_partitions()
             if time.monotonic() - self.p.keeper.flushed > 1.0:
                 self.p.keeper.flush()
