@@ -9,7 +9,7 @@ Guarantees, and how:
 - Detector events are read by assignment from ``now - lookback``: the store is rebuilt
   from Kafka on every start, so the service keeps no state of its own.
 - Analyses run in worker processes: the loop keeps polling detectors, results and the
-  outbox while they run, and pauses an alert partition while one of its jobs is in flight.
+  outbox while they run; a partition's next alerts wait while one of its jobs is in flight.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from mmstream.stream.clients import Clients
 from mmstream.stream.connection import check_connection
 from mmstream.stream.events import Counts, Events, Fanout
 from mmstream.stream.health import Gauges, liveness, readiness
+from mmstream.stream.hold import PartitionHold
 from mmstream.stream.intake import check_no_loop
 from mmstream.stream.pipeline import Pipeline
 from mmstream.stream.publisher import Publisher
@@ -53,7 +54,6 @@ class Service:
         self.last_turn = time.monotonic()
         self.watch: StallWatch | None = None
         self.pipeline: Pipeline | None = None
-        self._paused: set[tuple[str, int]] = set()
         self.gauges: Gauges | None = None
 
     def topics_needed(self) -> list[str]:
@@ -95,6 +95,7 @@ class Service:
         if s.create_topics:
             ensure_topics(c.admin, self.topics_needed())
         self.alerts = c.alert_consumer(s.topics.alerts)
+        self.hold = PartitionHold(self.alerts)
         self.detectors = c.consumer("detectors")
         self.watch = StallWatch(s.stall_limit_s, self.on_stall)
         keeper = Keeper(RawArchive(s.archive_dir, s.instance) if s.archive_dir else None,
@@ -137,29 +138,21 @@ class Service:
             self.p.refusals.serve()
             self.results.poll()
             for msg in self.alerts.consume(num_messages=20, timeout=0 if busy else 0.04):
-                if self._ok(msg):
+                # an alert partition with a job in flight waits for it (hold.py)
+                if self._ok(msg) and not self.hold.offer(msg, now_ns(), self.p.runner.partitions()):
                     self.p.alert_message(msg, now_ns())
             self.p.step()
             if busy and len(batch) < 1000:  # a full batch: more detector data waits
                 self.p.runner.wait(0.04)
                 self.p.step()
-            self._pause_busy_partitions()
+            while (held := self.hold.next(self.p.runner.partitions())) is not None:
+                self.p.alert_message(*held)
+                self.p.step()
             if time.monotonic() - self.p.keeper.flushed > 1.0:
                 self.p.keeper.flush()
             if now - last_evict > 60:
                 self.p.store.evict(now_ns())
                 last_evict = now
-
-    def _pause_busy_partitions(self) -> None:
-        """An alert partition with a job in flight is paused until the job is done."""
-        busy = self.p.runner.partitions()
-        if busy == self._paused:
-            return
-        if stopped := busy - self._paused:
-            self.alerts.pause([TopicPartition(t, n) for t, n in stopped])
-        if going := self._paused - busy:
-            self.alerts.resume([TopicPartition(t, n) for t, n in going])
-        self._paused = busy
 
     def _ok(self, msg: Message) -> bool:
         err = msg.error()
@@ -178,7 +171,7 @@ class Service:
     def _revoked(self, consumer: object, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         self.p.revoke(revoked)
-        self._paused -= revoked
+        self.hold.revoke(revoked)
         log.info("alert partitions revoked; their unfinished alerts go to the next owner",
                  partitions=sorted(revoked))  # fmt: skip
 
