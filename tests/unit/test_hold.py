@@ -47,15 +47,22 @@ def test_too_many_held_alerts_pause_the_fetch_until_half_are_done() -> None:
     busy = {("alerts", 0)}
     for offset in range(4):
         hold.offer(Msg(0, offset), offset, busy)  # type: ignore[arg-type]
+    assert consumer.calls == [], "up to the limit: held, not paused"
+    hold.offer(Msg(0, 4), 4, busy)  # type: ignore[arg-type]
     assert consumer.calls == [("pause", [("alerts", 0)])]
+    hold.next(set())
     hold.next(set())
     assert consumer.calls[-1][0] == "pause", "3 still wait: more than half the limit"
     hold.next(set())
     assert consumer.calls[-1] == ("resume", [("alerts", 0)])
 
 
-def test_a_revoked_partition_forgets_what_it_held() -> None:
-    hold = PartitionHold(FakeConsumer(), limit=100)  # type: ignore[arg-type]
+def test_a_revoked_partition_forgets_what_it_held_and_is_not_left_paused() -> None:
+    consumer = FakeConsumer()
+    hold = PartitionHold(consumer, limit=1)  # type: ignore[arg-type]
     hold.offer(Msg(0, 1), 1, {("alerts", 0)})  # type: ignore[arg-type]
+    hold.offer(Msg(0, 2), 2, {("alerts", 0)})  # type: ignore[arg-type]
+    assert consumer.calls == [("pause", [("alerts", 0)])]
     hold.revoke({("alerts", 0)})
+    assert consumer.calls[-1] == ("resume", [("alerts", 0)]), "a pause outlives a rebalance"
     assert hold.next(set()) is None

@@ -60,6 +60,8 @@ class Gauges(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join(15)
+        if self.is_alive():  # a round trip to a frozen broker: it ends at its own timeout
+            log.warning("gauges thread still in a broker call at stop")
 
     def measure(self) -> None:
         lag: dict[tuple[str, int], int] = {}

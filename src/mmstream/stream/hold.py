@@ -28,7 +28,7 @@ class PartitionHold:
             return False
         queue = self.held.setdefault(tp, deque())
         queue.append((msg, received_ns))
-        if len(queue) >= self.limit and tp not in self.paused:
+        if len(queue) > self.limit and tp not in self.paused:
             self.consumer.pause([TopicPartition(*tp)])
             self.paused.add(tp)
         return True
@@ -45,7 +45,11 @@ class PartitionHold:
         return None
 
     def revoke(self, partitions: set[Partition]) -> None:
-        """Held alerts of revoked partitions are the next owner's (their offsets never moved)."""
+        """Held alerts of revoked partitions are the next owner's (their offsets never moved).
+        A paused one is resumed first: librdkafka keeps a partition's pause across a
+        rebalance, and one that comes back to us would never be fetched again."""
+        if stuck := partitions & self.paused:
+            self.consumer.resume([TopicPartition(*tp) for tp in sorted(stuck)])
         for tp in partitions:
             self.held.pop(tp, None)
         self.paused -= partitions

@@ -214,11 +214,13 @@ class ProcessPool:
             task = w.task
             if task is None:
                 continue
+            eof = False
             if w.conn.poll():
                 try:
                     data = w.conn.recv_bytes()
-                except (EOFError, OSError):
-                    data = None  # died while answering: below
+                except (EOFError, OSError):  # the worker is gone (maybe not yet reaped):
+                    w.process.join(1)  # reported now, never polled again in a spin
+                    data, eof = None, True
                 if data is not None:
                     w.task = None
                     try:
@@ -235,7 +237,7 @@ class ProcessPool:
                         self._replace(i)
                     continue
             elapsed = time.monotonic() - w.started
-            if not w.process.is_alive() or w.conn.closed:
+            if eof or w.conn.closed or not w.process.is_alive():
                 code = w.process.exitcode
                 why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
                 out.append(
