@@ -43,7 +43,8 @@ Headers = list[tuple[str, bytes]]
 
 
 def compact_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    """Canonical JSON of our headers and payload JSON fields: sorted keys, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def headers_dict(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, bytes]:

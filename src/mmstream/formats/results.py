@@ -6,19 +6,14 @@ and nothing from us. :func:`decode_result` is what our own consumers use.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from mmstream.errors import DecodeError
 from mmstream.formats.avro import load_schema, read_container, write_container
+from mmstream.formats.headers import compact_json
 
 RESULT_SCHEMA = "result.avsc"
-
-
-def canonical(value: Any) -> str:
-    """Canonical JSON: sorted keys, no spaces (what the payload's JSON fields hold)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 @dataclass
@@ -58,8 +53,8 @@ class ResultRecord:
             "events": self.events,
             "notes": self.notes,
             "error": self.error,
-            "details_json": canonical(self.details),
-            "parameters_json": canonical(self.parameters),
+            "details_json": compact_json(self.details),
+            "parameters_json": compact_json(self.parameters),
             "provenance": self.provenance,
             "supersedes": self.supersedes,
             "excluded": self.excluded,
@@ -71,7 +66,7 @@ class ResultRecord:
 
 def encode_notice(notice: dict[str, Any]) -> bytes:
     """A JSON notice for outside observatories (canonical: sorted keys, no spaces)."""
-    return canonical(notice).encode()
+    return compact_json(notice).encode()
 
 
 def encode_result(record: dict[str, Any]) -> bytes:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from mmstream import __version__
 from mmstream.analyses.registry import AnalysisSpec, params_sha256
-from mmstream.formats.results import canonical
+from mmstream.formats.headers import compact_json
 from mmstream.ledger.store import Ledger, RunRecord, UsedEvent
 from mmstream.model import Alert
 from mmstream.ops.logging import get_logger
@@ -86,7 +86,7 @@ class Recorder(Events):
             return
         job, cost, inp = r.job, r.cost, r.inp
         record = self._record(
-            r.result_id, job.spec, job.params, canonical(job.params.model_dump(mode="json")),
+            r.result_id, job.spec, job.params, compact_json(job.params.model_dump(mode="json")),
             job.alert, r.supersedes,
             started_at=cost.started_at, ended_at=cost.ended_at, cpu_s=cost.cpu_s,
             peak_memory_bytes=cost.peak_memory_bytes, result_status=str(r.status),
@@ -115,7 +115,7 @@ class Recorder(Events):
         at = format_utc(now_ns())
         alert = r.alert
         record = self._record(
-            r.result_id, r.spec, r.params, canonical(r.params.model_dump(mode="json")), alert,
+            r.result_id, r.spec, r.params, compact_json(r.params.model_dump(mode="json")), alert,
             r.supersedes, started_at=at, ended_at=at, cpu_s=None, peak_memory_bytes=None,
             result_status="RETRACTED", error=None, window_start_ns=None, window_end_ns=None,
             livetime_fraction=None, statistics_json="{}", summary=f"{alert.alert_id} retracted",

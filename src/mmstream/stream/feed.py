@@ -23,7 +23,7 @@ from mmstream.ops.logging import get_logger
 from mmstream.stream.archive import Keeper
 from mmstream.stream.clients import Clients
 from mmstream.stream.events import Events
-from mmstream.stream.latewatch import LateWatch
+from mmstream.stream.latewatch import ClosedWindow, LateWatch
 from mmstream.stream.messages import origin
 from mmstream.stream.refusals import Refusals
 from mmstream.stream.settings import Topics
@@ -137,7 +137,7 @@ class DetectorFeed:
                                   "(limit max_sources)")  # fmt: skip
         return events
 
-    def _late(self, event: DetectorEvent, hits: list) -> None:  # type: ignore[type-arg]
+    def _late(self, event: DetectorEvent, hits: list[ClosedWindow]) -> None:
         """An event inside a window whose result is out: count it, mark it for a re-run."""
         self.events.late_event(event.detector)
         self.late.late(hits)

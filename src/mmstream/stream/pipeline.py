@@ -150,8 +150,8 @@ class Pipeline:
         for job, complete in self.scheduler.drain(self.store.watermark):
             self._start(job, complete)
         while self.runner.busy():  # each run is bounded by its time limit
+            self.runner.wait(0.05)
             self.collect()
-            time.sleep(0.01)
         self.publisher.drain(120)
 
     def revoke(self, partitions: set[tuple[str, int]]) -> None:

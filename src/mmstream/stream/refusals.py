@@ -19,6 +19,7 @@ from mmstream.formats.headers import parse
 from mmstream.formats.limits import Limits
 from mmstream.model import NS_PER_S
 from mmstream.ops.logging import get_logger
+from mmstream.stream.clients import leader_retry
 from mmstream.stream.deadletter import DeadLettered, deadletter, without_value
 from mmstream.stream.events import Events
 from mmstream.stream.history import history_reader, read_spans, spans
@@ -49,8 +50,6 @@ class Refusals:
         """Which messages the dead-letter topic holds already, from ``since_s`` ago."""
         consumer = history_reader(kafka, "deadletters")
         try:
-            from mmstream.stream.clients import leader_retry
-
             since_ms = (now_ns() - int(since_s * NS_PER_S)) // 1_000_000
             # a topic created a moment ago may not have its partition leader yet
             ranges = leader_retry(lambda: spans(consumer, [self.route(self.topic)], since_ms),
