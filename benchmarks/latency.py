@@ -23,7 +23,7 @@ from mmstream.times import now_ns
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL_MAP = SHARED / "skymaps" / "userguide" / "bayestar.multiorder.fits"
-ANALYSIS = "gw_neutrino_coincidence"
+ANALYSIS = "spacetime_coincidence"
 
 
 def alert_to_result(bootstrap: str, buffered: int, alerts: int) -> dict[str, float]:

@@ -39,7 +39,7 @@ def _config(path: Path, bootstrap: str, tag: str) -> Path:
         "max_wait_s = 3600\nstall_limit_s = 15\n"
         f'[kafka]\n"bootstrap.servers" = "{bootstrap}"\n'
         "[analyses.neutrino_llh]\nenabled = false\n"
-        "[analyses.gw_neutrino_coincidence]\nenabled = false\n"
+        "[analyses.spacetime_coincidence]\nenabled = false\n"
         "[analyses.raven_temporal_coincidence]\nenabled = false\n"
     )
     return path

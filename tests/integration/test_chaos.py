@@ -36,7 +36,7 @@ from tests.integration.harness import (
 )
 
 pytestmark = pytest.mark.integration
-ANALYSES = ("temporal_coincidence", "gw_neutrino_coincidence", "raven_temporal_coincidence")
+ANALYSES = ("temporal_coincidence", "spacetime_coincidence", "raven_temporal_coincidence")
 KILLS = 12
 MIN_HITS = 8
 WINDOW = [-5.0, 5.0]

@@ -60,7 +60,7 @@ def _run_with(cluster: LocalCluster, tmp_path: Path) -> None:
         f'deadletter_topic = "mmstream.deadletter.cluster{tag}"\nmax_wait_s = 3600\n'
         f'stall_limit_s = 30\n[kafka]\n"bootstrap.servers" = "{bootstrap}"\n'
         "[analyses.neutrino_llh]\nenabled = false\n"
-        "[analyses.gw_neutrino_coincidence]\nenabled = false\n"
+        "[analyses.spacetime_coincidence]\nenabled = false\n"
         "[analyses.raven_temporal_coincidence]\nenabled = false\n"
     )
     settings = load_settings(cfg)

@@ -62,7 +62,7 @@ def test_dashboard_in_headless_chromium_after_the_demo(
         assert page.returncode == 0, page.stderr
         dom = page.stdout
         assert f"alert {alert_id}" in dom
-        for analysis in ("temporal_coincidence", "gw_neutrino_coincidence"):
+        for analysis in ("temporal_coincidence", "spacetime_coincidence"):
             assert analysis in dom
         assert "icecube-planted-" in dom  # the planted event, named by a result
         src = re.search(r'<img alt="sky map" src="([^"]+)"', dom)

@@ -96,7 +96,7 @@ def test_alert_produces_results_with_full_provenance(kafka_bootstrap: str) -> No
             assert "planted-e2e" in event_ids
             planted_rec = record["events"][event_ids.index("planted-e2e")]
             assert planted_rec["values"]["dt_s"] == pytest.approx(3.0, abs=1e-3)
-            if spec.name == "gw_neutrino_coincidence":
+            if spec.name == "spacetime_coincidence":
                 assert event_ids == ["planted-e2e"], (
                     "background is not in a 2-degree map's 90% region"
                 )
@@ -263,7 +263,7 @@ def test_emitted_notice_validates_against_gcn_schema(kafka_bootstrap: str) -> No
 
 
 def test_downtime_in_the_window_says_insufficient_livetime(kafka_bootstrap: str) -> None:
-    registry = Registry([Registry.discover().get("gw_neutrino_coincidence")])
+    registry = Registry([Registry.discover().get("spacetime_coincidence")])
     with running_service(kafka_bootstrap, registry=registry) as h:
         end = now_ns()
         t_alert = end - 600 * NS_PER_S
@@ -272,7 +272,7 @@ def test_downtime_in_the_window_says_insufficient_livetime(kafka_bootstrap: str)
                            end - 1200 * NS_PER_S, end, down=down, reason="power cut")  # fmt: skip
         h.producer.flush(10)
         h.produce(h.alert_topic, igwn_alert("S000013x", time_ns=t_alert, ra_deg=80.0, dec_deg=-5.0))
-        (msg,) = read_messages(h.settings, h.settings.result_topic("gw_neutrino_coincidence"), 1)
+        (msg,) = read_messages(h.settings, h.settings.result_topic("spacetime_coincidence"), 1)
         record = decode_result(msg.value())
         assert record["status"] == "INSUFFICIENT_LIVETIME"
         assert "insufficient livetime" in record["summary"] and "power cut" in record["summary"]

@@ -54,7 +54,7 @@ def test_a_broker_frozen_inside_the_transaction_loses_and_repeats_nothing(
         f'[kafka]\n"bootstrap.servers" = "{info.bootstrap}"\n'
         "[analyses.temporal_coincidence]\nwindow = [-5.0, 5.0]\n"
         "[analyses.neutrino_llh]\nenabled = false\n"
-        "[analyses.gw_neutrino_coincidence]\nenabled = false\n"
+        "[analyses.spacetime_coincidence]\nenabled = false\n"
         "[analyses.raven_temporal_coincidence]\nenabled = false\n"
     )
     settings = load_settings(cfg)

@@ -38,7 +38,7 @@ from tests.integration.harness import read_to_end, start_mmstream, stop_process
 pytestmark = pytest.mark.integration
 N_HOSTILE = 5200
 N_GOOD = 24  # good alerts, half before the restart, half after
-ANALYSES = ("temporal_coincidence", "gw_neutrino_coincidence", "neutrino_llh")
+ANALYSES = ("temporal_coincidence", "spacetime_coincidence", "neutrino_llh")
 # Costly kinds are sent less often; every kind at least 10 times.
 FEW = {"gzip-bomb-skymap": 20, "oversize-alert": 10, "oversize-detector": 10,
        "large-undecodable-alert": 10,

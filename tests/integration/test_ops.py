@@ -27,7 +27,7 @@ def get(url: str) -> tuple[int, str, bytes]:
 
 def test_metrics_health_and_dashboard_after_a_run(kafka_bootstrap: str) -> None:
     registry = Registry([Registry.discover().get(n) for n in ("temporal_coincidence",
-                                                              "gw_neutrino_coincidence")])  # fmt: skip
+                                                              "spacetime_coincidence")])  # fmt: skip
     with running_service(kafka_bootstrap, registry=registry) as h:
         s = h.settings
         assert h.service.http is not None
@@ -44,7 +44,7 @@ def test_metrics_health_and_dashboard_after_a_run(kafka_bootstrap: str) -> None:
             h.produce(h.alert_topic, igwn_alert(f"S{i:05d}m", time_ns=end - (900 - 100 * i)
                       * NS_PER_S, ra_deg=40.0 * i, dec_deg=10.0))  # fmt: skip
         h.produce(h.alert_topic, b"not an alert at all")
-        for name in ("temporal_coincidence", "gw_neutrino_coincidence"):
+        for name in ("temporal_coincidence", "spacetime_coincidence"):
             read_messages(s, s.result_topic(name), 3)
         read_messages(s, s.deadletter_topic, 1)
         time.sleep(6)  # gauges (lag, watermark delay) refresh every 5 s
@@ -59,7 +59,7 @@ def test_metrics_health_and_dashboard_after_a_run(kafka_bootstrap: str) -> None:
         assert sample(text, "mmstream_messages_consumed_total", topic=h.alert_topic) == 4
         assert sample(text, "mmstream_messages_consumed_total",
                       topic=s.detector_topic(h.detector)) == len(events)  # fmt: skip
-        for name in ("temporal_coincidence", "gw_neutrino_coincidence"):
+        for name in ("temporal_coincidence", "spacetime_coincidence"):
             assert sample(text, "mmstream_messages_produced_total", topic=s.result_topic(name)) == 3
             assert delta("mmstream_alert_to_result_seconds_count", analysis=name) == 3
             assert delta("mmstream_analysis_cpu_seconds_count", analysis=name) == 3

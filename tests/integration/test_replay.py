@@ -26,7 +26,7 @@ from tests.integration.harness import read_messages, read_to_end, running_servic
 
 pytestmark = pytest.mark.integration
 
-ANALYSES = ("temporal_coincidence", "gw_neutrino_coincidence")
+ANALYSES = ("temporal_coincidence", "spacetime_coincidence")
 DAY_S = 86_400
 
 

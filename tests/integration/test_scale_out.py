@@ -37,7 +37,7 @@ def _config(path: Path, bootstrap: str, tag: str, i: int) -> Path:
         # A killed member's partitions move to the others once its session expires.
         f'[kafka]\n"bootstrap.servers" = "{bootstrap}"\n"session.timeout.ms" = "8000"\n'
         "[analyses.neutrino_llh]\nenabled = false\n"
-        "[analyses.gw_neutrino_coincidence]\nenabled = false\n"
+        "[analyses.spacetime_coincidence]\nenabled = false\n"
         "[analyses.raven_temporal_coincidence]\nenabled = false\n"
     )
     return path

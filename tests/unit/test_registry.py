@@ -41,7 +41,7 @@ def columns(times_s: list[float]) -> EventColumns:
 
 def test_discovery_finds_the_builtin_analyses_through_entry_points() -> None:
     names = {spec.name for spec in Registry.discover()}
-    assert {"temporal_coincidence", "gw_neutrino_coincidence"} <= names
+    assert {"temporal_coincidence", "spacetime_coincidence"} <= names
 
 
 def test_a_module_of_analyses_registers_without_touching_the_service() -> None:

@@ -1,4 +1,7 @@
-"""Unbinned likelihood test of our neutrinos against a GW sky map, with a GCN-style notice."""
+"""Unbinned likelihood test of our neutrinos against any alert's localization, with a notice.
+
+The localization (a GW or GBM map, a circle, an ellipse: sky/localization.py) is the signal's
+spatial prior; the window comes from the table by alert kind (analyses/windows.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +17,10 @@ from mmstream.analyses.registry import (
     Outcome,
     analysis,
 )
+from mmstream.analyses.windows import FOLLOW_UP_WINDOWS, alert_kind, follow_up_window
 from mmstream.formats.notices import NoticeEvent, lvk_nu_track_search
-from mmstream.model import NS_PER_S, FlatSkyMap, MultiOrderSkyMap
+from mmstream.model import NS_PER_S, Alert
+from mmstream.sky import localization as sky
 from mmstream.stats.llh import BACKGROUND_DENSITY, background_ts, maximize_ts, p_value, signal_maps
 
 
@@ -26,25 +31,35 @@ class LlhParams(BaseModel):
     n_trials: int = Field(1000, ge=10, le=1_000_000, description="Background trials for p.")
     min_livetime_fraction: float = Field(0.9, ge=0, le=1)
     seed: int | None = Field(None, description="Trial seed; default: from alert id and revision.")
+    windows: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: dict(FOLLOW_UP_WINDOWS),
+        description="Window (s around the alert time) by alert kind; see analyses/windows.py.",
+    )
+
+
+def _window(alert: Alert, params: LlhParams) -> tuple[float, float]:
+    return follow_up_window(alert, params.windows)
 
 
 @analysis(
     name="neutrino_llh",
-    version="1.0.0",
-    window=(-500.0, 500.0),
+    version="2.0.0",
+    window=FOLLOW_UP_WINDOWS["other"],
+    window_by=_window,
     params=LlhParams,
-    sources=["LVK"],
-    requires=["time", "skymap"],
+    requires=["time", "localization"],
     min_livetime="min_livetime_fraction",
 )
 def neutrino_llh(inp: AnalysisInput[LlhParams]) -> Outcome:
-    """Likelihood test (TS, n̂_s, p from background trials) of the window's neutrinos vs the map."""
+    """Likelihood test (TS, n̂_s, p from background trials) of the window's neutrinos against
+    the alert's localization. With TS = 0 (no event more signal- than background-like, or no
+    event at all) p = 1 by convention; otherwise p is the fraction of trials with TS ≥ TS_obs."""
     alert, p = inp.alert, inp.params
-    skymap = alert.localization
-    assert isinstance(skymap, MultiOrderSkyMap | FlatSkyMap) and alert.time_ns is not None
+    loc = alert.localization
+    assert loc is not None and alert.time_ns is not None  # declared: the runner checks it
     seed = p.seed if p.seed is not None else _seed(alert.alert_id, alert.revision)
     rng = np.random.default_rng(seed)
-    maps = signal_maps(skymap)
+    maps = signal_maps(sky.as_map(loc))
     live = inp.livetime_fraction()
     n_b = p.background_rate_hz * inp.window.duration_s * (1.0 if live is None else live)
 
@@ -56,7 +71,7 @@ def neutrino_llh(inp: AnalysisInput[LlhParams]) -> Outcome:
     ratio = s / BACKGROUND_DENSITY
     ts, ns = maximize_ts(ratio, n_b)
     trials = background_ts(maps, n_b, sig if sig.size else np.array([1.0]), p.n_trials, rng)
-    pval = p_value(ts, trials, rng)
+    pval = p_value(ts, trials)
     single = np.sort(
         background_ts(maps, n_b, sig if sig.size else np.array([1.0]), p.n_trials, rng)
     )
@@ -127,6 +142,10 @@ def neutrino_llh(inp: AnalysisInput[LlhParams]) -> Outcome:
         details={
             "background": "isotropic",
             "psf_sigma_bins_deg": maps.sigmas_deg.tolist(),
+            "p_value_convention": "p = 1 at TS = 0; else (#trials with TS >= TS_obs + 1) / "
+            "(n_trials + 1)",
+            "alert_kind": alert_kind(alert),
+            "localization": sky.describe(loc),
         },
     )
 

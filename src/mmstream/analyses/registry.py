@@ -59,7 +59,7 @@ class AnalysisSpec(Generic[P]):
     alert_types: frozenset[AlertType]
     detectors: tuple[str, ...] | None
     description: str
-    window_by: Callable[[Alert], tuple[float, float]] | None = None
+    window_by: Callable[..., tuple[float, float]] | None = None  # (alert) or (alert, params)
     requires: frozenset[str] = frozenset()  # of REQUIREMENTS
     min_livetime: float | str | None = None  # a fraction, or the parameter that holds it
     setup: Callable[[P], Any] | None = None  # heavy resources, made once per process
@@ -87,9 +87,14 @@ class AnalysisSpec(Generic[P]):
             return ResultStatus.INSUFFICIENT_LIVETIME, short
         return None
 
-    def window_for(self, alert: Alert) -> tuple[float, float]:
-        """This alert's window: from ``window_by`` (e.g. by the alert's group) or the default."""
-        return self.window_by(alert) if self.window_by is not None else self.window
+    def window_for(self, alert: Alert, params: P | None = None) -> tuple[float, float]:
+        """This alert's window: from ``window_by`` (e.g. by the alert's kind or group, maybe
+        from a table in the parameters) or the default."""
+        if self.window_by is None:
+            return self.window
+        if len(inspect.signature(self.window_by).parameters) == 2:
+            return self.window_by(alert, params if params is not None else self.params_model())
+        return self.window_by(alert)
 
     def __call__(self, inp: AnalysisInput[P]) -> Outcome:
         return self.func(inp)
@@ -179,14 +184,15 @@ def analysis(
     sources: Iterable[str] | None = None,
     alert_types: Iterable[AlertType] = DEFAULT_ALERT_TYPES,
     detectors: Iterable[str] | None = None,
-    window_by: Callable[[Alert], tuple[float, float]] | None = None,
+    window_by: Callable[..., tuple[float, float]] | None = None,
     requires: Iterable[str] = (),
     min_livetime: float | str | None = None,
     setup: Callable[[P], Any] | None = None,
     setup_files: Callable[[P], Iterable[str | Path]] | None = None,
 ) -> Callable[[Callable[[AnalysisInput[P]], Outcome]], AnalysisSpec[P]]:
     """Declare an analysis. ``window`` is (start, end) in seconds relative to the alert time;
-    ``window_by`` picks it per alert instead (e.g. RAVEN's table by CBC or Burst group).
+    ``window_by(alert)`` or ``window_by(alert, params)`` picks it per alert instead (e.g.
+    RAVEN's table by CBC or Burst group, or a table by alert kind held in the parameters).
     ``requires`` ("time", "localization", "skymap") and ``min_livetime`` (a fraction, or the
     name of the parameter holding it) are checked by the runner before the handler runs: the
     result is NOT_APPLICABLE or INSUFFICIENT_LIVETIME, and the handler holds physics only.

@@ -1,8 +1,21 @@
-"""Default coincidence windows, seconds relative to the alert time (start, end).
+"""Coincidence windows, seconds relative to the alert time (start, end), and alert kinds.
 
-RAVEN's GRB windows as gwcelery configures them, and the neutrino windows used by
-IceCube's realtime follow-up of GW alerts. An analysis picks its row by the alert's
-``group`` (CBC or Burst); configuration can override any analysis's window.
+**Follow-up of one alert with our detector's events** (``FOLLOW_UP_WINDOWS``, by the alert's
+kind; each analysis takes it as its ``windows`` parameter, so configuration can change any
+row and the result's parameters record it):
+
+| kind | window (s) | why |
+| --- | --- | --- |
+| GW | -500 .. +500 | IceCube's realtime GW follow-up (LLAMA, UML) |
+| GRB, SubGRB | -500 .. +500 | the 1000-s window of IceCube's Fast Response Analysis |
+| neutrino | -500 .. +500 | the same, for another observatory's neutrino alert |
+| xray | -500 .. +500 | the same, for X-ray transients (Einstein Probe, MAXI) |
+| FRB | -500 .. +500 | the same, for fast radio bursts (CHIME, DSA-110) |
+| supernova | -10 .. +10 | SNEWS's coincidence window for a core-collapse burst |
+| other | -500 .. +500 | any other localized alert |
+
+**Alert × alert** (``WINDOWS``): RAVEN's windows as gwcelery configures them, the time of
+the external event minus the GW time, by the GW's ``group`` (CBC or Burst):
 
 | external | CBC | Burst |
 | --- | --- | --- |
@@ -17,6 +30,18 @@ from __future__ import annotations
 
 from mmstream.model import Alert
 
+KINDS = ("GW", "GRB", "SubGRB", "neutrino", "xray", "FRB", "supernova", "other")
+FOLLOW_UP_WINDOWS: dict[str, tuple[float, float]] = {
+    "GW": (-500.0, 500.0),
+    "GRB": (-500.0, 500.0),
+    "SubGRB": (-500.0, 500.0),
+    "neutrino": (-500.0, 500.0),
+    "xray": (-500.0, 500.0),
+    "FRB": (-500.0, 500.0),
+    "supernova": (-10.0, 10.0),
+    "other": (-500.0, 500.0),
+}
+
 WINDOWS: dict[tuple[str, str], tuple[float, float]] = {
     ("GRB", "CBC"): (-1.0, 5.0),
     ("GRB", "Burst"): (-60.0, 600.0),
@@ -30,8 +55,49 @@ WINDOWS: dict[tuple[str, str], tuple[float, float]] = {
     ("neutrino", "Burst"): (-500.0, 500.0),
 }
 
+_GRB_MISSIONS = frozenset({"Fermi", "Swift", "INTEGRAL", "AGILE", "SVOM", "GECAM", "BurstCube",
+                           "GLOWBUG", "Konus", "CALET", "IPN", "MOA"})  # fmt: skip
+_KIND_OF_SOURCE = {
+    "LVK": "GW",
+    "IceCube": "neutrino",
+    "KM3NeT": "neutrino",
+    "AMON": "neutrino",
+    "ANTARES": "neutrino",
+    "Baikal-GVD": "neutrino",
+    "EinsteinProbe": "xray",
+    "MAXI": "xray",
+    "Super-Kamiokande": "supernova",
+    "SNEWS": "supernova",
+    "CHIME": "FRB",
+    "DSA-110": "FRB",
+}
+
+
+def alert_kind(alert: Alert) -> str:
+    """The alert's kind (one of ``KINDS``), from its source and, for gamma-ray missions,
+    whether the notice is a sub-threshold (targeted or sub-threshold search) one."""
+    if alert.source in _GRB_MISSIONS:
+        return "SubGRB" if is_subthreshold(alert) else "GRB"
+    return _KIND_OF_SOURCE.get(alert.source, "other")
+
+
+def is_subthreshold(alert: Alert) -> bool:
+    """Fermi GBM sub-threshold and Swift BAT-GUANO targeted notices, as they say so."""
+    x = alert.extra
+    text = " ".join(str(x.get(k, "")) for k in ("ivorn", "instrument", "$schema", "pipeline"))
+    return any(tag in text for tag in ("SubThresh", "GUANO", "Guano", "BAT_Known_Pos",
+                                       "subthreshold", "targeted", "Targeted"))  # fmt: skip
+
+
+def follow_up_window(
+    alert: Alert, table: dict[str, tuple[float, float]] | None = None
+) -> tuple[float, float]:
+    """The follow-up window of this alert's kind, from ``table`` (default the one above)."""
+    rows = FOLLOW_UP_WINDOWS if table is None else table
+    return rows.get(alert_kind(alert), rows.get("other", FOLLOW_UP_WINDOWS["other"]))
+
 
 def window_for(external: str, alert: Alert, default: tuple[float, float]) -> tuple[float, float]:
-    """The table's window for this external kind and the alert's group, else ``default``."""
+    """The RAVEN table's window for this external kind and the alert's group, else ``default``."""
     group = str(alert.extra.get("group") or "")
     return WINDOWS.get((external, group), default)

@@ -5,9 +5,11 @@ Extended likelihood with the background count fixed at its expectation n_b:
     TS = 2 ln L(n̂_s)/L(0) = 2 [ -n̂_s + Σ_i ln(1 + n̂_s r_i / n_b) ],  r_i = S_i / B_i.
 S_i is the sky map convolved with event i's point-spread function (sr^-1), B_i the
 background's spatial density (isotropic: 1/4π; time densities cancel in r_i). The
-p-value counts background trials (isotropic positions, Poisson(n_b) events) with a larger
-TS; ties, such as the many trials with TS = 0, are broken uniformly at random (seeded), so
-that p is exactly uniform under the background hypothesis.
+p-value is the fraction of background trials (isotropic positions, Poisson(n_b) events)
+with a TS at least as large, counting the observation itself: (k + 1) / (N + 1). With
+TS = 0 it is 1: nothing signal-like was seen, and identical empty inputs give identical
+p. Under the background p is then valid (P(p ≤ α) ≤ α) but not continuous: the trials
+with TS = 0 (most of them when n_b is small) pile up at p = 1.
 
 Signal densities for observed and trial events come from the same smoothed rasters (one
 per PSF width bin), so both are computed the same way.
@@ -93,8 +95,8 @@ def background_ts(
     return out
 
 
-def p_value(ts: float, trials: FloatArray, rng: np.random.Generator) -> float:
-    """Fraction of trials at least as signal-like, ties broken at random: uniform under H0."""
-    greater = int(np.sum(trials > ts))
-    equal = int(np.sum(trials == ts))
-    return float((greater + rng.uniform() * (equal + 1)) / (trials.size + 1))
+def p_value(ts: float, trials: FloatArray) -> float:
+    """(#trials with TS ≥ ts + 1) / (N + 1), and 1 at TS = 0: never below the truth."""
+    if ts <= 0:
+        return 1.0
+    return float((int(np.sum(trials >= ts)) + 1) / (trials.size + 1))

@@ -97,7 +97,9 @@ class Scheduler:
         max_wait = int(self.policy.max_wait_s * NS_PER_S)
         jobs = []
         for spec in specs:
-            before, after = self.windows.get(spec.name) or spec.window_for(alert)
+            before, after = self.windows.get(spec.name) or spec.window_for(
+                alert, self.params[spec.name]
+            )
             window = Window.around(alert.time_ns, before, after)
             job = Job(alert, spec, self.params[spec.name], window,
                       tuple(spec.detectors or self.detectors),

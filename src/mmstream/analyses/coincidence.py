@@ -1,4 +1,9 @@
-"""GW–neutrino spatial-temporal coincidence, with RAVEN joint false-alarm rates per event."""
+"""Space-time coincidence of our events with any localized alert, with RAVEN joint FARs.
+
+Any localization the decoders make serves: a GW or Fermi GBM sky map, a Swift or IceCube
+circle, an Einstein Probe or MAXI ellipse (sky/localization.py). The window comes from the
+table by the alert's kind (analyses/windows.py), held in the ``windows`` parameter.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,13 @@ from mmstream.analyses.registry import (
     Outcome,
     analysis,
 )
-from mmstream.model import NS_PER_S, FlatSkyMap, MultiOrderSkyMap
-from mmstream.sky.credible import density_and_level
-from mmstream.sky.psf import convolved_density
+from mmstream.analyses.windows import FOLLOW_UP_WINDOWS, alert_kind, follow_up_window
+from mmstream.model import NS_PER_S, Alert
+from mmstream.sky import localization as sky
 from mmstream.stats.raven import spacetime_far, temporal_far
 
 
-class GwNeutrinoParams(BaseModel):
+class CoincidenceParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     credible_level: float = Field(0.9, gt=0, le=1, description="Coincident inside this region.")
@@ -25,27 +30,37 @@ class GwNeutrinoParams(BaseModel):
         None, ge=0, description="Rate of such neutrino events, R_ext for the joint FAR."
     )
     min_livetime_fraction: float = Field(0.9, ge=0, le=1)
+    windows: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: dict(FOLLOW_UP_WINDOWS),
+        description="Window (s around the alert time) by alert kind; see analyses/windows.py.",
+    )
+
+
+def _window(alert: Alert, params: CoincidenceParams) -> tuple[float, float]:
+    return follow_up_window(alert, params.windows)
 
 
 @analysis(
-    name="gw_neutrino_coincidence",
-    version="1.0.0",
-    window=(-500.0, 500.0),
-    params=GwNeutrinoParams,
-    sources=["LVK"],
-    requires=["time", "skymap"],
+    name="spacetime_coincidence",
+    version="2.0.0",
+    window=FOLLOW_UP_WINDOWS["other"],
+    window_by=_window,
+    params=CoincidenceParams,
+    requires=["time", "localization"],
     min_livetime="min_livetime_fraction",
 )
-def gw_neutrino_coincidence(inp: AnalysisInput[GwNeutrinoParams]) -> Outcome:
-    """Neutrinos in the window inside the GW credible region, each with its joint FAR.
+def spacetime_coincidence(inp: AnalysisInput[CoincidenceParams]) -> Outcome:
+    """Our events in the window inside the alert's credible region, each with its joint FAR.
 
-    Per event: the GW map convolved with the event's PSF (S, sr^-1), the credible level of
-    its best-fit position, I = 4πS (RAVEN's overlap of the map with the event), and where
-    a neutrino rate is configured FAR_t = Δt·R·FAR_GW and FAR_st = FAR_t / I.
+    Per event: the localization's density at the event and its credible level (for a circle
+    or an ellipse, of the region widened by the event's error), the localization convolved
+    with the event's PSF (S, sr^-1), I = 4πS (RAVEN's overlap with the event), the angular
+    separation from a region's centre, and where a neutrino rate and the alert's FAR are
+    known FAR_t = Δt·R·FAR_alert and FAR_st = FAR_t / I.
     """
     alert, p = inp.alert, inp.params
-    skymap = alert.localization
-    assert isinstance(skymap, MultiOrderSkyMap | FlatSkyMap) and alert.time_ns is not None
+    loc = alert.localization
+    assert loc is not None and alert.time_ns is not None  # declared: the runner checks it
     window_s = (
         (inp.window.start_ns - alert.time_ns) / NS_PER_S,
         (inp.window.end_ns - alert.time_ns) / NS_PER_S,
@@ -59,22 +74,24 @@ def gw_neutrino_coincidence(inp: AnalysisInput[GwNeutrinoParams]) -> Outcome:
         n_total += len(cols)
         if not len(cols):
             continue
-        dens, level = density_and_level(skymap, cols.ra_deg, cols.dec_deg)
+        dens, level = sky.density_and_level(loc, cols.ra_deg, cols.dec_deg, cols.sigma_deg)
         inside = np.flatnonzero(level <= p.credible_level)
-        # the PSF convolution costs ~0.4 ms an event: only for the events that are reported
-        conv = np.zeros(len(cols))
-        conv[inside] = convolved_density(
-            skymap, cols.ra_deg[inside], cols.dec_deg[inside], cols.sigma_deg[inside]
+        # a map's PSF convolution costs ~0.4 ms an event: only for the events reported
+        conv = sky.psf_density(
+            loc, cols.ra_deg[inside], cols.dec_deg[inside], cols.sigma_deg[inside]
         )
+        sep = sky.separation_deg(loc, cols.ra_deg[inside], cols.dec_deg[inside])
         dt = (cols.time_ns - alert.time_ns) / NS_PER_S
-        for i in inside:
+        for k, i in enumerate(inside):
             values = {
                 "dt_s": float(dt[i]),
                 "credible_level": float(level[i]),
                 "probdensity_sr": float(dens[i]),
-                "psf_probdensity_sr": float(conv[i]),
-                "overlap": float(4 * np.pi * conv[i]),
+                "psf_probdensity_sr": float(conv[k]),
+                "overlap": float(4 * np.pi * conv[k]),
             }
+            if sep is not None:
+                values["separation_deg"] = float(sep[k])
             if t_far is not None:
                 values["temporal_far_hz"] = t_far
                 values["spacetime_far_hz"] = spacetime_far(t_far, values["overlap"])
@@ -97,7 +114,11 @@ def gw_neutrino_coincidence(inp: AnalysisInput[GwNeutrinoParams]) -> Outcome:
     }
     if (lt := inp.livetime_fraction()) is not None:
         stats["livetime_fraction"] = lt
-    details: dict[str, object] = {"credible_level": p.credible_level}
+    details: dict[str, object] = {
+        "credible_level": p.credible_level,
+        "alert_kind": alert_kind(alert),
+        "localization": sky.describe(loc),
+    }
     if t_far is not None:
         stats["temporal_far_hz"] = t_far
         best = min((e.values["spacetime_far_hz"] for e in coincident), default=None)
@@ -106,11 +127,14 @@ def gw_neutrino_coincidence(inp: AnalysisInput[GwNeutrinoParams]) -> Outcome:
         details["joint_far_inputs"] = {
             "window_s": list(window_s),
             "rate_ext_hz": p.neutrino_rate_hz,
-            "far_gw_hz": alert.far_hz,
-            "formula": "RAVEN: dt*R*FAR_GW / I",
+            "far_alert_hz": alert.far_hz,
+            "formula": "RAVEN: dt*R*FAR_alert / I",
         }
     pct = round(100 * p.credible_level)
-    summary = f"{len(coincident)} of {n_total} event(s) in the window lie in the {pct}% region"
+    summary = (
+        f"{len(coincident)} of {n_total} event(s) in the window lie in the {pct}% region "
+        f"of the {alert_kind(alert)} alert's {sky.kind(loc)} localization"
+    )
     if coincident:
         summary += ": " + ", ".join(e.event_id for e in coincident[:10])
     return Outcome(summary=summary, statistics=stats, events=tuple(coincident), details=details)
