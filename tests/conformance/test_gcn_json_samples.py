@@ -25,6 +25,11 @@ NOT_ALERTS = {
     "core/Statistics.example.json": "no trigger_time",
     "fermi/lat/flare.example.json": "no trigger_time",  # a monitored-source flare
     "heasarc/archive_alert.example.json": "no trigger_time",
+    # Schema examples whose healpix_file is a placeholder ("hhhh...", "stuff"), not base64
+    # FITS: an embedded map that does not decode is refused, never silently dropped.
+    "swift/bat/guano.loc_map.example.json": "healpix_file is not valid base64",
+    "burstcube/alert.example.json": "healpix_file is not valid base64",
+    "burstcube/test.example.json": "healpix_file is not valid base64",
 }
 
 

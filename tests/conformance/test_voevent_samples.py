@@ -56,7 +56,8 @@ def test_amon_icecube_far_is_converted_from_per_year_to_hz() -> None:
     alert = voevent.decode(_by_name("growth-AMON_ICECUBE_GOLD_190730.xml").read_bytes(), REF)
     assert alert.source == "IceCube" and alert.alert_id == "IceCube-132910_57145925"
     assert alert.far_hz == pytest.approx(0.6770 / (365.25 * 86400))
-    assert alert.localization == Circle(225.7899, 10.47, 1.185, 0.5)
+    # Error2Radius is the packet's src_error_90 ("90% containment"), not its src_error_50.
+    assert alert.localization == Circle(225.7899, 10.47, 1.185, 0.9)
 
 
 def test_fermi_gbm_error_is_one_sigma() -> None:

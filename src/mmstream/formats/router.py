@@ -46,13 +46,15 @@ def _sniff(value: bytes, ref: SourceRef, limits: Limits) -> Alert:
     if head.startswith(b"{"):
         doc = load_json(value)
         is_igwn = isinstance(doc, dict) and "superevent_id" in doc
-        return igwn.decode_json(value, ref, limits) if is_igwn else gcn_json.decode(value, ref)
+        if is_igwn:
+            return igwn.decode_json(value, ref, limits)
+        return gcn_json.decode(value, ref, limits)
     raise DecodeError("content is not a known alert format (Avro container, JSON or XML)")
 
 
 FORMATS: dict[str, AlertDecoder] = {
     "igwn": _igwn,
-    "gcn-json": lambda value, ref, limits: gcn_json.decode(value, ref),
+    "gcn-json": lambda value, ref, limits: gcn_json.decode(value, ref, limits),
     "voevent": lambda value, ref, limits: voevent.decode(value, ref),
     "auto": _sniff,
 }

@@ -4,9 +4,15 @@ Parsed with defusedxml (entity expansion and external references refused: this X
 from outside). Mapping: ``ivorn`` authority/stream -> source (``LVC`` is reported as LVK);
 ``GraceID`` (LVK) or ``TrigID`` / ``run_id``+``event_id`` (GCN, AMON) -> alert id;
 ``AlertType`` (LVK) or the ``Retraction`` flag -> alert type; ``Pkt_Ser_Num`` or the
-ivorn -> revision; ``WhereWhen`` ISOTime -> time; ``Position2D`` C1/C2/Error2Radius ->
-Circle; ``FAR`` in Hz (LVK) or yr^-1 (AMON IceCube, by its unit) -> far_hz. The sky-map
-URL, where given, is kept in ``extra`` (never fetched).
+ivorn -> revision; ``WhereWhen`` ISOTime -> time; ``FAR`` in Hz (LVK) or yr^-1 (AMON IceCube,
+by its unit) -> far_hz. The sky-map URL, where given, is kept in ``extra`` (never fetched).
+
+``Position2D`` C1/C2/Error2Radius (degrees, an equatorial FK5/ICRS frame; anything else is
+refused) -> Circle. Classic VOEvents do not say what Error2Radius contains, so the level is
+taken from the packet where it tells (AMON's ``src_error_90``/``src_error_50`` Params: the
+one equal to Error2Radius), else from the mission's GCN documentation (``CONTAINMENT``;
+docs/formats.md gives the sources). ``0,0,0`` (no position) and a radius of 180 degrees or
+more (SNEWS's 360: the whole sky) are no localization.
 """
 
 from __future__ import annotations
@@ -35,15 +41,22 @@ _LVK_TYPES = {
     "retraction": AlertType.RETRACTION,
 }
 _IVORN = re.compile(r"^ivo://(?P<authority>[^/#]+)/(?P<stream>[^#]*)#(?P<local>.*)$")
-# Error2Radius containment where the mission documents it; 0.9 otherwise (GCN's usual).
+# Error2Radius containment by source, as each mission's GCN documentation states it, where
+# the packet itself does not (see _containment); 0.9, GCN's usual level, otherwise.
+DEFAULT_CONTAINMENT = 0.9
 CONTAINMENT = {
-    "Fermi": 0.68,
-    "INTEGRAL": 0.9,
-    "Swift": 0.9,
-    "MAXI": 0.9,
-    "AMON": 0.5,
-    "IceCube": 0.5,
+    "Fermi": 0.68,  # gcn.gsfc.nasa.gov/fermi.html: GBM (and LAT) uncertainties are 1 sigma
+    "Swift": 0.9,  # BAT, XRT, UVOT positions: 90 % containment radius
+    "INTEGRAL": 0.9,  # IBAS: "uncertainty radius ... (90 % c.l.)"
+    "MAXI": 0.9,  # gcn.gsfc.nasa.gov/maxi.html: "stat+sys, 90 % containment"
+    "SVOM": 0.9,  # ECLAIRs: "90 % confidence level radius (including systematic error)"
+    "EinsteinProbe": 0.9,  # WXT: "radius (90 % C.L. statistical and systematic)"
+    "IceCube": 0.9,  # Gold/Bronze/Cascade: Error2Radius is src_error_90
+    "AMON": 0.9,  # ICECUBE_HESE (158): "radius, stat+sys, 90 % containment"
 }
+WHOLE_SKY_DEG = 180.0
+_SRC_ERROR = re.compile(r"^src_error_(\d{2})$")  # AMON: src_error_90, src_error_50
+_EQUATORIAL = ("FK5", "ICRS")
 SOURCE_NAMES = {"SWIFT": "Swift", "LVC": "LVK", "einsteinprobe": "EinsteinProbe", "svom": "SVOM"}
 # AMON packet types carrying single IceCube events: Gold 173, Bronze 174, Cascade 176.
 ICECUBE_PACKETS = frozenset({"173", "174", "176"})
@@ -138,7 +151,7 @@ def from_element(root: Element, ref: SourceRef) -> Alert:
         source=source,
         time_ns=time_ns,
         far_hz=_far_hz(params, units),
-        localization=None if alert_type is AlertType.RETRACTION else _circle(root, source),
+        localization=None if alert_type is AlertType.RETRACTION else _circle(root, source, params),
         ref=ref,
         extra=_extra(ivorn, params),
         sent_ns=_sent_ns(root),
@@ -176,13 +189,19 @@ def _far_hz(params: dict[str, str], units: dict[str, str]) -> float | None:
     return value  # LVK VOEvents give Hz
 
 
-def _circle(root: Element, source: str) -> Circle | None:
+def _circle(root: Element, source: str, params: dict[str, str]) -> Circle | None:
     pos = _find(root, "Position2D")
     if pos is None:
         return None
     c1, c2, err = _text(pos, "C1"), _text(pos, "C2"), _text(pos, "Error2Radius")
     if c1 is None or c2 is None:
         return None
+    if (unit := pos.attrib.get("unit", "deg").strip().lower()) != "deg":
+        raise DecodeError(f"Position2D unit {unit!r} is not deg")
+    system = _find(root, "AstroCoordSystem")
+    frame = "" if system is None else system.attrib.get("id", "")
+    if frame and not any(name in frame.upper() for name in _EQUATORIAL):
+        raise DecodeError(f"AstroCoordSystem {frame!r} is not equatorial (FK5 or ICRS)")
     try:
         ra, dec = float(c1), float(c2)
         radius = float(err) if err is not None else math.nan
@@ -193,7 +212,24 @@ def _circle(root: Element, source: str) -> Circle | None:
         return None  # LVK and AMON coincidence notices put 0,0,0 where there is no position
     if math.isnan(radius) or radius < 0:
         raise DecodeError(f"Error2Radius {err!r} is not a non-negative number")
-    return Circle(ra, dec, radius, CONTAINMENT.get(source, 0.9))
+    if radius >= WHOLE_SKY_DEG:
+        return None  # SNEWS: 0,0 and 360 degrees, i.e. anywhere on the sky
+    return Circle(ra, dec, radius, _containment(params, radius, source))
+
+
+def _containment(params: dict[str, str], radius: float, source: str) -> float:
+    """The packet's own word where it has one (``src_error_NN`` equal to Error2Radius,
+    both printed to 4 decimals), else the mission's documented level."""
+    for name, value in params.items():
+        if (m := _SRC_ERROR.match(name)) is None:
+            continue
+        try:
+            stated = float(value)
+        except ValueError:
+            continue
+        if math.isclose(stated, radius, rel_tol=1e-9, abs_tol=5e-5):
+            return int(m.group(1)) / 100
+    return CONTAINMENT.get(source, DEFAULT_CONTAINMENT)
 
 
 def _extra(ivorn: str, params: dict[str, str]) -> dict[str, Any]:
@@ -207,6 +243,8 @@ def _extra(ivorn: str, params: dict[str, str]) -> dict[str, Any]:
         "Pipeline",
         "signalness",
         "energy",
+        "src_error_90",
+        "src_error_50",
         "Test",
     ):
         if key in params:
