@@ -51,6 +51,16 @@ class Context:
 
 
 @dataclass(frozen=True, slots=True)
+class OtherAlert:
+    """Another alert in this one's window, as the service holds it: its latest revision,
+    when its first revision reached Kafka, and whether it has been retracted since."""
+
+    alert: Alert
+    first_seen_ns: int
+    retracted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class AnalysisInput(Generic[P]):
     """Everything a handler may look at: no Kafka, no clock, no files."""
 
@@ -62,6 +72,9 @@ class AnalysisInput(Generic[P]):
     notes: tuple[str, ...] = ()
     livetime: Mapping[str, Livetime | None] = field(default_factory=dict)
     context: Context = field(default_factory=Context)
+    # other alerts in the window, of the kinds the analysis reads (``@analysis(alerts=...)``),
+    # that reached us before this one did: whichever of two arrives second triggers
+    alerts: tuple[OtherAlert, ...] = ()
 
     @classmethod
     def for_test(
@@ -77,18 +90,22 @@ class AnalysisInput(Generic[P]):
         livetime: Mapping[str, Livetime | None] | None = None,
         complete: bool = True,
         far_hz: float | None = None,
+        alert_id: str = "TEST1",
+        extra: Mapping[str, Any] | None = None,
+        alerts: Iterable[OtherAlert] = (),
     ) -> AnalysisInput[P]:
         """An input for a unit test: the alert made up, the events as columns per detector
         (those outside the window dropped), no hand-built arrays."""
-        alert = Alert("TEST1", "1", alert_type, Role.TEST, source, alert_time_ns, far_hz,
-                      localization, SourceRef("test", 0, 0, "test"))  # fmt: skip
+        alert = Alert(alert_id, "1", alert_type, Role.TEST, source, alert_time_ns, far_hz,
+                      localization, SourceRef("test", 0, 0, "test"), dict(extra or {}))  # fmt: skip
         span = Window.around(alert_time_ns, *window)
         by_detector: dict[str, list[DetectorEvent]] = {}
         for e in sorted(events, key=lambda e: e.time_ns):
             if span.start_ns <= e.time_ns <= span.end_ns:
                 by_detector.setdefault(e.detector, []).append(e)
         columns = {d: columns_of(d, es) for d, es in by_detector.items()}
-        return cls(alert, span, columns, params, complete, (), dict(livetime or {}))
+        return cls(alert, span, columns, params, complete, (), dict(livetime or {}),
+                   alerts=tuple(alerts))  # fmt: skip
 
     def livetime_fraction(self) -> float | None:
         """The lowest live fraction among the detectors that report status; None if none do."""

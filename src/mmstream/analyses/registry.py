@@ -27,15 +27,17 @@ from mmstream.analyses.code import code_sha256, distribution, files_sha256
 from mmstream.analyses.inputs import (
     AnalysisInput,
     CoincidentEvent,
+    OtherAlert,
     Outcome,
     livetime_shortfall,
 )
+from mmstream.analyses.windows import KINDS
 from mmstream.errors import RegistryError
 from mmstream.model import Alert, AlertType, FlatSkyMap, MultiOrderSkyMap, ResultStatus
 
 ENTRY_POINT_GROUP = "mmstream.analyses"
 P = TypeVar("P", bound=BaseModel)
-__all__ = ["AnalysisInput", "CoincidentEvent", "Outcome", "livetime_shortfall"]  # re-exported
+__all__ = ["AnalysisInput", "CoincidentEvent", "OtherAlert", "Outcome", "livetime_shortfall"]
 # Every alert type except RETRACTION, which withdraws results rather than asking for new ones.
 DEFAULT_ALERT_TYPES = frozenset(t for t in AlertType if t is not AlertType.RETRACTION)
 
@@ -64,6 +66,7 @@ class AnalysisSpec(Generic[P]):
     min_livetime: float | str | None = None  # a fraction, or the parameter that holds it
     setup: Callable[[P], Any] | None = None  # heavy resources, made once per process
     setup_files: Callable[[P], Iterable[str | Path]] | None = None  # what setup reads
+    alert_kinds: frozenset[str] = frozenset()  # other alerts it reads (inp.alerts), by kind
 
     def setup_sha256(self, params: P) -> str | None:
         """sha256 over the files the setup hook reads (content and name), for provenance."""
@@ -189,6 +192,7 @@ def analysis(
     min_livetime: float | str | None = None,
     setup: Callable[[P], Any] | None = None,
     setup_files: Callable[[P], Iterable[str | Path]] | None = None,
+    alerts: Iterable[str] = (),
 ) -> Callable[[Callable[[AnalysisInput[P]], Outcome]], AnalysisSpec[P]]:
     """Declare an analysis. ``window`` is (start, end) in seconds relative to the alert time;
     ``window_by(alert)`` or ``window_by(alert, params)`` picks it per alert instead (e.g.
@@ -198,7 +202,11 @@ def analysis(
     result is NOT_APPLICABLE or INSUFFICIENT_LIVETIME, and the handler holds physics only.
     ``setup(params)`` makes heavy resources (PDFs, instrument responses) once per worker
     process, handed to the handler as ``inp.context.resources``; the files it reads, named by
-    ``setup_files(params)``, are hashed into every result's ``mmstream-code``."""
+    ``setup_files(params)``, are hashed into every result's ``mmstream-code``. ``alerts``
+    names the kinds of other alerts (analyses/windows.py KINDS) the handler reads as
+    ``inp.alerts``: those in its window that reached us before the triggering one; a later
+    revision or retraction of one of them re-runs the analysis, superseding its result.
+    ``detectors=()`` reads no detector at all (the run waits for no watermark)."""
     if not name.isidentifier():
         raise RegistryError(f"analysis name {name!r} must be a Python identifier (used in topics)")
     if window[1] < window[0]:
@@ -211,6 +219,10 @@ def analysis(
     if isinstance(min_livetime, str) and min_livetime not in model.model_fields:
         raise RegistryError(f"analysis {name}: min_livetime names {min_livetime!r}, which is "
                             "not one of its parameters")  # fmt: skip
+    kinds = frozenset(alerts)
+    if unknown_kinds := kinds - set(KINDS):
+        raise RegistryError(f"analysis {name}: unknown alert kinds {sorted(unknown_kinds)}; "
+                            f"known: {list(KINDS)}")  # fmt: skip
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise RegistryError(f"analysis {name}: params must be a pydantic BaseModel subclass")
 
@@ -236,6 +248,7 @@ def analysis(
             min_livetime=min_livetime,
             setup=setup,
             setup_files=setup_files,
+            alert_kinds=kinds,
         )
 
     return wrap

@@ -8,7 +8,7 @@
 | ``mmstream-analysis`` | ``name@version`` |
 | ``mmstream-code`` | ``mmstream==X.Y.Z git=<commit> handler-sha256=<hex> [dist==version]`` |
 | ``mmstream-config-sha256`` | sha256 of the validated parameters' canonical JSON |
-| ``mmstream-inputs`` | JSON: the alert message and the detector offsets used |
+| ``mmstream-inputs`` | JSON: the alert message, the detector offsets and the other alerts used |
 | ``mmstream-window`` | JSON: event-time window and livetime fraction |
 | ``mmstream-produced-at`` | RFC 3339 UTC |
 | ``mmstream-retraction`` | ``true`` on the RETRACTED result of a retraction |

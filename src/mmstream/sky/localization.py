@@ -112,7 +112,7 @@ def separation_deg(loc: Loc, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatAr
     """Angular distance of each position from a region's centre; None for maps and none."""
     if not isinstance(loc, Circle | Ellipse):
         return None
-    omc = shapes._one_minus_cos(loc.ra_deg, loc.dec_deg, ra_deg, dec_deg)
+    omc = shapes.one_minus_cos(loc.ra_deg, loc.dec_deg, ra_deg, dec_deg)
     return np.asarray(np.degrees(2 * np.arcsin(np.sqrt(omc / 2))))
 
 
@@ -188,7 +188,7 @@ def as_moc(shape: Circle | Ellipse, max_order: int = 16) -> MultiOrderSkyMap:
             split = np.zeros(ipix.size, dtype=bool)
         else:
             # a tile reaching within 6 σ of the centre may hold part of the shape
-            omc = shapes._one_minus_cos(shape.ra_deg, shape.dec_deg, lon, lat)
+            omc = shapes.one_minus_cos(shape.ra_deg, shape.dec_deg, lon, lat)
             near = 2 * np.arcsin(np.sqrt(omc / 2)) < reach + hp.max_pixrad(1 << order)
             split = near | (dens * 4 * math.pi / (12 * 4.0**order) > 1e-6)
         keep_uniq.append(4 * np.int64(4) ** order + ipix[~split])

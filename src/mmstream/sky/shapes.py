@@ -46,14 +46,14 @@ def kappa(circle: Circle) -> float:
     """The Fisher concentration whose cap of the circle's radius holds its containment."""
     radius = math.radians(max(circle.radius_deg, MIN_RADIUS_DEG))
     c = min(max(circle.containment, 1e-9), 1 - 1e-12)
-    one_minus_cos = 2 * math.sin(radius / 2) ** 2  # stable for tiny radii
-    guess = -math.log(1 - c) / one_minus_cos
+    cap = 2 * math.sin(radius / 2) ** 2  # 1 - cos R, stable for tiny radii
+    guess = -math.log(1 - c) / cap
     if guess > 50:  # e^{-2κ} is negligible: the closed form is exact to double precision
         return guess
 
     def held(log_k: float) -> float:
         k = math.exp(log_k)
-        return -math.expm1(-k * one_minus_cos) / -math.expm1(-2 * k) - c
+        return -math.expm1(-k * cap) / -math.expm1(-2 * k) - c
 
     # a circle wider than c of the sphere would need κ < 0 (more mass away from its centre)
     if held(math.log(1e-8)) > 0:
@@ -74,7 +74,7 @@ def _cos_to(ra0: float, dec0: float, ra_deg: FloatArray, dec_deg: FloatArray) ->
     return np.asarray(np.clip(vec @ centre, -1.0, 1.0))
 
 
-def _one_minus_cos(ra0: float, dec0: float, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
+def one_minus_cos(ra0: float, dec0: float, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
     """1 - cos θ from the haversine: exact where θ is a few arcseconds."""
     ra = np.radians(np.atleast_1d(np.asarray(ra_deg, dtype=np.float64)))
     dec = np.radians(np.atleast_1d(np.asarray(dec_deg, dtype=np.float64)))
@@ -85,7 +85,7 @@ def _one_minus_cos(ra0: float, dec0: float, ra_deg: FloatArray, dec_deg: FloatAr
 
 def _tangent(shape: Ellipse, ra_deg: FloatArray, dec_deg: FloatArray) -> tuple[FloatArray, ...]:
     """(u, v) in radians along the major and minor axes (azimuthal equidistant)."""
-    omc = _one_minus_cos(shape.ra_deg, shape.dec_deg, ra_deg, dec_deg)
+    omc = one_minus_cos(shape.ra_deg, shape.dec_deg, ra_deg, dec_deg)
     theta = 2 * np.arcsin(np.sqrt(omc / 2))
     ra = np.radians(np.atleast_1d(ra_deg))
     dec = np.radians(np.atleast_1d(dec_deg))
@@ -111,7 +111,7 @@ def density(shape: Shape, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray
     """Probability density (sr^-1) at each position."""
     if isinstance(shape, Circle):
         k = kappa(shape)
-        omc = _one_minus_cos(shape.ra_deg, shape.dec_deg, ra_deg, dec_deg)
+        omc = one_minus_cos(shape.ra_deg, shape.dec_deg, ra_deg, dec_deg)
         # κ/(4π sinh κ) e^{κ cos θ} = exp(log C + κ - κ(1 - cos θ))
         return np.asarray(np.exp(_log_c(np.array(k)) + k - k * omc))
     return psf_density(shape, ra_deg, dec_deg, np.zeros(np.size(ra_deg)))
@@ -128,7 +128,7 @@ def credible_level(
     sig = np.radians(np.asarray(psf_sigma_deg, dtype=np.float64))
     if isinstance(shape, Circle):
         k = 1.0 / (1.0 / kappa(shape) + sig**2)
-        omc = _one_minus_cos(shape.ra_deg, shape.dec_deg, ra_deg, dec_deg)
+        omc = one_minus_cos(shape.ra_deg, shape.dec_deg, ra_deg, dec_deg)
         return np.asarray(-np.expm1(-k * omc) / -np.expm1(-2 * k))
     u, v = _tangent(shape, ra_deg, dec_deg)
     sa, sb = _sigmas_rad(shape, sig)

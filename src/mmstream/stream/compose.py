@@ -75,9 +75,11 @@ class Composer:
             rid=job.result_id, sender=self.sender, analysis_label=spec.label,
             code=_code(spec, job.params),
             config_sha256=params_sha256(job.params),
-            inputs={"alert": _alert_inputs(alert), "detectors": detector_inputs},
+            inputs={"alert": _alert_inputs(alert), "detectors": detector_inputs,
+                    **({"alerts": [{**_alert_inputs(o.alert), "retracted": o.retracted}
+                                   for o in inp.alerts]} if inp.alerts else {})},
             window=window, produced_at=produced_at, test=alert.role is Role.TEST,
-            supersedes=r.supersedes, late_update=job.update,
+            supersedes=r.supersedes, late_update=0 if job.trigger else job.update,
             # An older revision that came late is born superseded by the newer one, so that
             # a reader (and a later retraction of the newer one) leaves nothing of it live.
             superseded_by=r.newer.result_id if r.newer is not None else None,

@@ -17,6 +17,7 @@ from mmstream.errors import RegistryError
 from mmstream.formats.headers import parse
 from mmstream.model import NS_PER_S, Alert, AlertType, ResultStatus
 from mmstream.ops.logging import get_logger
+from mmstream.stream.alertbook import AlertBook, Held, partner_updates, seen_ns
 from mmstream.stream.archive import Keeper
 from mmstream.stream.compose import Composer
 from mmstream.stream.events import Events
@@ -52,10 +53,12 @@ class Pipeline:
                         f"analysis {spec.label} runs in a worker process, which finds it by "
                         f"name: define it with @analysis at module level (or set workers = 0)"
                     )
-        params = {x.name: x.validate_params(s.policy(x.name).params) for x in registry}
+        self.params = params = {x.name: x.validate_params(s.policy(x.name).params)
+                                for x in registry}  # fmt: skip
         self.index = ResultsIndex()  # what our result topics hold
         self.store = EventStore(retention_ns=int(s.lookback_s * NS_PER_S))
         self.late = LateWatch(s.schedule)
+        self.book = AlertBook(retention_ns=int(s.lookback_s * NS_PER_S))
         windows = {n: p.window for n, p in s.analyses.items() if p.window is not None}
         self.scheduler = Scheduler(self.specs, params, s.schedule, s.topics.detectors, self.index,
                                    windows=windows)  # fmt: skip
@@ -63,7 +66,7 @@ class Pipeline:
                                  publisher.queue, publisher.route)  # fmt: skip
         self.feed = DetectorFeed(s.topics, s.limits, self.store, self.late, self.refusals,
                                  keeper, events)  # fmt: skip
-        self.runner = Runner(self.store, pool, s.run, s.topics, s.policy)
+        self.runner = Runner(self.store, pool, s.run, s.topics, s.policy, self.book)
         self.composer = Composer(s.topics, s.instance)
         self._arrivals: dict[tuple[str, int, int], float] = {}
         publisher.listeners.append(self._index_published)
@@ -92,13 +95,51 @@ class Pipeline:
             return
         self.events.alert_input(key, "decoded", alert, archive=stored)
         try:
-            self._admit(alert)
+            changed = self.book.add(alert, seen_ns(msg, received_ns))
+            self._admit(alert, changed)
         except Exception as exc:  # a bug or a bad parameter: keep the message, say why
             log.exception("alert could not be scheduled", topic=topic, offset=offset)
             self.scheduler.forget(key)
             self.refusals.alert(msg, exc, stage="processing", archive=stored)
 
-    def _admit(self, alert: Alert) -> None:
+    def read_quietly(self, msg: Message) -> Alert | None:
+        """An alert message decoded, or None (rebuilding the book: no dead letter here)."""
+        try:
+            received = seen_ns(msg, time.time_ns())  # as when it first came
+            return read_alert(msg, dict(self.settings.routes), self.settings.limits, received)
+        except Exception:
+            return None
+
+    @property
+    def reads_alerts(self) -> bool:
+        """Whether an enabled analysis reads other alerts (the book is then rebuilt)."""
+        return any(spec.alert_kinds for spec in self.specs)
+
+    def _partner_updates(self, changed: Held | None) -> list[Job]:
+        """Re-runs of the analyses that read ``changed`` (alertbook.py), not yet out."""
+        if changed is None or not self.reads_alerts:
+            return []
+        sch = self.scheduler
+
+        def window_of(spec: AnalysisSpec[Any], alert: Alert) -> tuple[float, float]:
+            return sch.windows.get(spec.name) or spec.window_for(alert, self.params[spec.name])
+
+        def ran(spec: AnalysisSpec[Any], alert: Alert) -> bool:
+            return sch.has_run(spec.name, alert.alert_id, str(alert.role))
+
+        jobs = partner_updates(self.book, changed, self.specs, self.params, window_of, ran)
+        out = []
+        for job in jobs:
+            rid, a = str(job.result_id), job.alert
+            if any(i.has(job.spec.name, a.alert_id, str(a.role), rid)
+                   for i in (self.index, sch.composed)):  # fmt: skip
+                continue  # this notice was read before (a restart): its update is out
+            if any(j.result_id == job.result_id for j in (*sch.waiting, *sch.running)):
+                continue
+            out.append(job)
+        return out
+
+    def _admit(self, alert: Alert, changed: Held | None = None) -> None:
         ref = alert.ref
         key = (ref.topic, ref.partition, ref.offset)
         logger = log.bind(alert_id=alert.alert_id, revision=alert.revision, topic=ref.topic,
@@ -123,8 +164,15 @@ class Pipeline:
             logger.info("alert triggers no analysis", alert_type=str(alert.alert_type))
         else:
             logger.info("alert scheduled", analyses=[j.spec.label for j in adm.jobs])
-        if adm.done is not None:
-            self._finish(adm.done)
+        updates = self._partner_updates(changed)
+        if updates:
+            logger.info(
+                "re-running the analyses that read this alert",
+                owners=sorted({f"{j.spec.name}:{j.alert.alert_id}" for j in updates}),
+            )
+        done = self.scheduler.add_updates(key, updates, adm.done)
+        if done is not None:
+            self._finish(done)
 
     # -------------------------------------------------------------------- turn
     def step(self) -> None:
@@ -183,7 +231,7 @@ class Pipeline:
         else:
             self.late.ran(job)
         pending = self.scheduler.finished(job, messages)
-        if job.update:  # the alert's offset was committed with the first result
+        if not job.commits_offset:  # the alert's offset was committed with the first result
             ref = job.alert.ref
             self.publisher.queue(Outgoing(messages, ref.topic, ref.partition, None,
                                           alert_id=job.alert.alert_id))  # fmt: skip

@@ -46,6 +46,11 @@ class ResultsIndex:
         entries = self.by_alert.get((analysis, alert_id, role), [])
         return any(e.revision == revision for e in entries)
 
+    def has(self, analysis: str, alert_id: str, role: str, result_id: str) -> bool:
+        """Whether this very result (by id) is out."""
+        entries = self.by_alert.get((analysis, alert_id, role), [])
+        return any(e.result_id == result_id for e in entries)
+
     def latest(self, analysis: str, alert_id: str, role: str = "observation") -> Published | None:
         """The newest result of this alert and role (tests never supersede observations):
         newest by when the sender made the notice, then by publication order."""

@@ -17,6 +17,7 @@ from mmstream.analyses.inputs import Context, Previous
 from mmstream.analyses.registry import AnalysisInput, Outcome
 from mmstream.model import NS_PER_S, ResultStatus
 from mmstream.ops.logging import get_logger
+from mmstream.stream.alertbook import AlertBook
 from mmstream.stream.results_index import Published
 from mmstream.stream.runs import Job, RunReport
 from mmstream.stream.settings import AnalysisPolicy, RunLimits, Topics
@@ -39,9 +40,10 @@ class _Running:
 class Runner:
     def __init__(
         self, store: EventStore, pool: Pool, limits: RunLimits, topics: Topics,
-        policy: Callable[[str], AnalysisPolicy],
+        policy: Callable[[str], AnalysisPolicy], book: AlertBook | None = None,
     ) -> None:  # fmt: skip
         self.store, self.pool, self.limits, self.topics = store, pool, limits, topics
+        self.book = book  # other alerts, for analyses that read them
         self.policy = policy
         self._ids = itertools.count()
         self.running: dict[int, _Running] = {}
@@ -55,7 +57,10 @@ class Runner:
         notes: list[str] = []
         if not complete:
             notes.append("ran at the deadline before every detector's data passed the window end")
-        if job.update:
+        if job.trigger:
+            notes.append(f"update: run again because of {job.trigger}, superseding "
+                         f"{supersedes or 'nothing'}")  # fmt: skip
+        elif job.update:
             notes.append(
                 f"late-data update {job.update}: run again after detector events "
                 f"arrived in the window once its result {job.supersedes} was out"
@@ -77,8 +82,9 @@ class Runner:
             None if previous is None else Previous(previous.result_id, previous.revision,
                                                    previous.retraction),
         )  # fmt: skip
+        partners = self.book.partners(a, job.window, job.spec.alert_kinds) if self.book else ()
         inp = AnalysisInput(a, job.window, events, job.params, complete, tuple(notes), livetime,
-                            context)  # fmt: skip
+                            context, partners)  # fmt: skip
         policy = self.policy(job.spec.name)
         memory = policy.memory_limit_mb or self.limits.memory_limit_mb
         task = Task(next(self._ids), job.spec, inp,
@@ -139,7 +145,7 @@ class Runner:
 
     def partitions(self) -> set[tuple[str, int]]:
         """Alert partitions with a run in flight (the service pauses them)."""
-        return {r.job.key[:2] for r in self.running.values() if not r.job.update}
+        return {r.job.key[:2] for r in self.running.values() if r.job.commits_offset}
 
     def busy(self) -> bool:
         return bool(self.running)

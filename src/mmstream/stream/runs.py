@@ -25,21 +25,37 @@ class Job:
     window: Window
     detectors: tuple[str, ...]
     deadline_ns: int
-    update: int = 0  # > 0: a re-run for late detector data, superseding ``supersedes``
+    update: int = 0  # > 0: a re-run (late detector data, or a partner alert's change)
     supersedes: str | None = None
+    # A re-run for another alert's revision or retraction (alertbook.py): what caused it,
+    # and that alert's message, whose offset is committed with this result.
+    trigger: str = ""
+    answers: tuple[str, int, int] | None = None
 
     @property
     def key(self) -> tuple[str, int, int]:
-        """The alert message this job answers."""
+        """The alert message this job answers (a partner update: the partner's message)."""
+        if self.answers is not None:
+            return self.answers
         ref = self.alert.ref
         return (ref.topic, ref.partition, ref.offset)
 
     @property
     def result_id(self) -> uuid.UUID:
-        """Deterministic; a late-data update is numbered after the alert's revision."""
+        """Deterministic; a late-data update is numbered after the alert's revision, a
+        partner update named after the partner notice that caused it."""
         a = self.alert
-        revision = a.revision + (f"\nlate-data update {self.update}" if self.update else "")
+        revision = a.revision
+        if self.trigger:
+            revision += f"\n{self.trigger}"
+        elif self.update:
+            revision += f"\nlate-data update {self.update}"
         return result_id(self.spec.label, a.alert_id, revision, str(a.role))
+
+    @property
+    def commits_offset(self) -> bool:
+        """Whether an alert's offset waits for this job (all but late-data updates)."""
+        return not self.update or self.answers is not None
 
 
 @dataclass

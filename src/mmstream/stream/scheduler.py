@@ -102,7 +102,7 @@ class Scheduler:
             )
             window = Window.around(alert.time_ns, before, after)
             job = Job(alert, spec, self.params[spec.name], window,
-                      tuple(spec.detectors or self.detectors),
+                      tuple(self.detectors if spec.detectors is None else spec.detectors),
                       deadline_ns=max(arrived, window.end_ns) + max_wait)  # fmt: skip
             jobs.append(job)
         self.waiting.extend(jobs)
@@ -184,7 +184,7 @@ class Scheduler:
     def finished(self, job: Job, messages: list[Any]) -> PendingAlert | None:
         """A job ran: its alert, with every result, once the alert's last job is done."""
         self.running = [j for j in self.running if j is not job]
-        if job.update:
+        if not job.commits_offset:
             return None
         pending = self.pending.get(job.key)
         if pending is None:
@@ -195,6 +195,31 @@ class Scheduler:
             return None
         del self.pending[job.key]
         return pending
+
+    def add_updates(
+        self, key: Key, jobs: list[Job], done: PendingAlert | None
+    ) -> PendingAlert | None:
+        """Partner updates answering the alert message ``key``: its offset waits for them
+        too. ``done`` comes back when there are none (nothing else to wait for)."""
+        if not jobs:
+            return done
+        for job in jobs:
+            job.answers = key
+        pending = self.pending.get(key)
+        if pending is None:
+            pending = done if done is not None else PendingAlert(jobs[0].alert, 0)
+            self.pending[key] = pending
+        pending.jobs_left += len(jobs)
+        self.waiting.extend(jobs)
+        return None
+
+    def has_run(self, name: str, alert_id: str, role: str) -> bool:
+        """Whether this analysis ran (or runs) for this alert: a result out or composed, or
+        a run in flight. A waiting job needs no update: it reads the book when it starts."""
+        key = (name, alert_id, role)
+        if key in self.index.by_alert or key in self.composed.by_alert:
+            return True
+        return any(self._thread(j) == key for j in self.running)
 
     def forget(self, key: Key) -> None:
         """An alert that could not be scheduled: drop its jobs."""
@@ -229,9 +254,11 @@ class Scheduler:
 
     def supersedes(self, job: Job) -> str | None:
         """The result this one replaces: the last revision's, or the one a late update redoes."""
-        if job.update:
+        if job.update and not job.trigger:
             return job.supersedes
         latest = self.latest(job)
+        if job.trigger:  # a partner update replaces whatever this alert has out
+            return latest.result_id if latest is not None else None
         if latest is None or latest.revision == job.alert.revision or older(job.alert, latest):
             return None
         return latest.result_id

@@ -22,6 +22,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from mmstream.analyses.registry import Registry
 from mmstream.ops.logging import get_logger, redacted
+from mmstream.stream.alertbook import rebuild
 from mmstream.stream.archive import Keeper, RawArchive
 from mmstream.stream.clients import Clients
 from mmstream.stream.connection import check_connection
@@ -111,6 +112,9 @@ class Service:
         if c.partitions(s.topics.deadletter) is not None:
             p.refusals.read_back(dict(s.kafka), s.lookback_s + 60)  # a minute for clock skew
         p.feed.assign(self.detectors, c, s.lookback_s)
+        if p.reads_alerts:  # other alerts, for the analyses that read them: from Kafka too
+            n = rebuild(p.book, c, s.topics.alerts, s.lookback_s, p.read_quietly)
+            log.info("alert book rebuilt", alerts=n, lookback_s=s.lookback_s)
         self.results = ResultsReader(c.consumer("results-index"), c, p.index)
         self.results.catch_up([s.topics.result(x.name) for x in p.specs])
         p.refusals.producer = c.producer()

@@ -1,0 +1,191 @@
+"""Recent alerts, for analyses that read other alerts (alert × alert, as RAVEN does).
+
+Each alert is held at its latest revision, with when its first revision reached Kafka (the
+message timestamp, so a restart or a replay orders them the same) and whether it has been
+retracted. Like the detector events, the book is rebuilt from Kafka at every start: the
+alert topics are read from ``now - lookback`` to where they end (:func:`rebuild`).
+
+Whichever of two alerts reaches us second owns their coincidence: its analysis reads the
+first. A later revision or retraction of the first re-runs the owner's analysis
+(:func:`partner_updates`), and that update supersedes the owner's result.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Message, TopicPartition
+
+from mmstream.analyses.inputs import OtherAlert
+from mmstream.analyses.registry import AnalysisSpec
+from mmstream.analyses.windows import alert_kind
+from mmstream.model import NS_PER_S, Alert, AlertType, Window
+from mmstream.ops.logging import get_logger
+from mmstream.stream.clients import Clients
+from mmstream.stream.runs import Job
+from mmstream.times import now_ns
+
+log = get_logger("mmstream.alertbook")
+BookKey = tuple[str, str]  # alert id, role
+
+
+@dataclass
+class Held:
+    alert: Alert  # the latest revision that is not a retraction (or the retraction, alone)
+    first_seen_ns: int
+    retracted: bool = False
+
+    def other(self) -> OtherAlert:
+        return OtherAlert(self.alert, self.first_seen_ns, self.retracted)
+
+
+def _before(a: Held, b: Held) -> bool:
+    """Whether ``a`` reached us before ``b`` (ties: by alert id, so always one way)."""
+    return (a.first_seen_ns, a.alert.alert_id) < (b.first_seen_ns, b.alert.alert_id)
+
+
+class AlertBook:
+    def __init__(self, retention_ns: int) -> None:
+        self.retention_ns = retention_ns
+        self.held: dict[BookKey, Held] = {}
+
+    def add(self, alert: Alert, seen_ns: int) -> Held | None:
+        """Hold this notice; the entry when it changed what is held (a newer revision, or a
+        retraction), else None (a repeat, or an older revision that came late)."""
+        key = (alert.alert_id, str(alert.role))
+        held = self.held.get(key)
+        if held is None:
+            if alert.time_ns is None:
+                return None  # a retraction of an alert we never saw: nothing to pair with
+            self.held[key] = Held(alert, seen_ns, alert.alert_type is AlertType.RETRACTION)
+            return self.held[key]
+        held.first_seen_ns = min(held.first_seen_ns, seen_ns)
+        if alert.alert_type is AlertType.RETRACTION:
+            if held.retracted:
+                return None
+            held.retracted = True
+            return held
+        if alert.revision == held.alert.revision or _older(alert, held.alert):
+            return None
+        held.alert = alert
+        return held
+
+    def entry(self, alert: Alert) -> Held | None:
+        return self.held.get((alert.alert_id, str(alert.role)))
+
+    def partners(
+        self, alert: Alert, window: Window, kinds: frozenset[str]
+    ) -> tuple[OtherAlert, ...]:
+        """Alerts of these kinds, of the same role, in the window, that reached us before
+        this one (the owner)."""
+        own = self.entry(alert)
+        if not kinds or own is None:
+            return ()
+        found = [
+            h for h in self.held.values()
+            if h.alert.alert_id != alert.alert_id and h.alert.role == alert.role
+            and h.alert.time_ns is not None
+            and window.start_ns <= h.alert.time_ns <= window.end_ns
+            and alert_kind(h.alert) in kinds and _before(h, own)
+        ]  # fmt: skip
+        found.sort(key=lambda h: (h.alert.time_ns or 0, h.alert.alert_id))
+        return tuple(h.other() for h in found)
+
+    def owners(self, partner: Held) -> list[Held]:
+        """Alerts that reached us after this one: those whose analyses may have read it."""
+        return [h for h in self.held.values()
+                if h.alert.alert_id != partner.alert.alert_id
+                and h.alert.role == partner.alert.role and not h.retracted
+                and _before(partner, h)]  # fmt: skip
+
+    def evict(self, now_ns: int) -> None:
+        cutoff = now_ns - self.retention_ns
+        self.held = {k: h for k, h in self.held.items() if (h.alert.time_ns or 0) >= cutoff}
+
+
+def _older(a: Alert, b: Alert) -> bool:
+    """The sender made ``a`` before ``b`` (arrival order does not count)."""
+    return a.sent_ns is not None and b.sent_ns is not None and a.sent_ns < b.sent_ns
+
+
+def partner_updates(
+    book: AlertBook,
+    changed: Held,
+    specs: Iterable[AnalysisSpec[Any]],
+    params: dict[str, Any],
+    window_of: Callable[[AnalysisSpec[Any], Alert], tuple[float, float]],
+    has_result: Callable[[AnalysisSpec[Any], Alert], bool],
+) -> list[Job]:
+    """Re-runs of the owners' analyses that read ``changed`` (a revision or a retraction of
+    an alert that reached us before them); each is numbered by the partner notice, so the
+    same notice read twice makes the same result id."""
+    kind = alert_kind(changed.alert)
+    time_ns = changed.alert.time_ns
+    jobs: list[Job] = []
+    if time_ns is None:
+        return jobs
+    for owner in book.owners(changed):
+        a = owner.alert
+        for spec in specs:
+            if kind not in spec.alert_kinds or not spec.matches(a) or a.time_ns is None:
+                continue
+            window = Window.around(a.time_ns, *window_of(spec, a))
+            if not (window.start_ns <= time_ns <= window.end_ns) or not has_result(spec, a):
+                continue
+            what = "retraction" if changed.retracted else f"revision {changed.alert.revision}"
+            trigger = f"partner alert {changed.alert.alert_id} {what}"
+            detectors = tuple(spec.detectors) if spec.detectors is not None else None
+            jobs.append(Job(a, spec, params[spec.name], window, detectors or (),
+                            deadline_ns=0, update=1, trigger=trigger))  # fmt: skip
+    return jobs
+
+
+def rebuild(
+    book: AlertBook, clients: Clients, topics: Iterable[str], lookback_s: float,
+    read: Callable[[Message], Alert | None],
+) -> int:  # fmt: skip
+    """Read the alert topics (patterns too) from ``now - lookback`` to their end into the
+    book, at start; a message that does not decode is skipped here (the alert consumer
+    dead-letters it). Returns how many alerts were read."""
+    names = [t for t in topics if not t.startswith("^")]
+    if patterns := [re.compile(t) for t in topics if t.startswith("^")]:
+        listed = clients.admin.list_topics(timeout=30).topics
+        names += [n for n in listed if any(p.match(n) for p in patterns)]
+    since_ms = (now_ns() - int(lookback_s * NS_PER_S)) // 1_000_000
+    wanted = [TopicPartition(t, p, since_ms) for t in sorted(set(names))
+              for p in clients.partitions(t) or []]  # fmt: skip
+    ends = {(tp.topic, tp.partition): clients.end_offset(tp.topic, tp.partition) for tp in wanted}
+    starts = [tp for tp in clients.offsets_for_times(wanted)
+              if 0 <= tp.offset < ends[(tp.topic, tp.partition)]]  # fmt: skip
+    todo = {(tp.topic, tp.partition) for tp in starts}
+    if not todo:
+        return 0
+    consumer = clients.consumer("alert-book")
+    consumer.assign(starts)
+    count = idle = 0
+    while todo and idle < 50:  # 10 s without a message: give up, and say so
+        batch = consumer.consume(num_messages=500, timeout=0.2)
+        idle = idle + 1 if not batch else 0
+        for msg in batch:
+            if msg.error() is not None:
+                continue
+            key = (str(msg.topic()), int(msg.partition() or 0))
+            if (alert := read(msg)) is not None:
+                book.add(alert, seen_ns(msg, now_ns()))
+                count += 1
+            if int(msg.offset() or 0) + 1 >= ends[key]:
+                todo.discard(key)
+    if todo:
+        log.warning("alert book rebuilt in part: partitions not read to their end",
+                    partitions=sorted(todo))  # fmt: skip
+    consumer.close()
+    return count
+
+
+def seen_ns(msg: Any, fallback_ns: int) -> int:
+    """When a message reached Kafka (its timestamp), in ns; the fallback without one."""
+    kind, ms = msg.timestamp()
+    return ms * 1_000_000 if kind != 0 and ms > 0 else fallback_ns
