@@ -54,7 +54,7 @@ def test_every_kind_of_bad_input_is_dead_lettered_and_the_next_good_one_processe
         ("xml of the wrong kind", "voe", b"<html><body>hello</body></html>", "not a VOEvent"),
         ("entity expansion", "voe", BILLION_LAUGHS, "refused for safety"),
         ("json missing fields", "gcn", gcn_notice(trigger_time=None), "no trigger_time"),
-        ("nan coordinates", "gcn", gcn_notice(ra=float("nan")), "not finite"),
+        ("nan coordinates", "gcn", gcn_notice(ra=float("nan")), "not a finite number"),
         ("far-future time", "gcn", gcn_notice(trigger_time="2100-01-01T00:00:00Z"), "days after the message arrived"),
         ("not json", "gcn", b"{this is not json", "not JSON"),
         ("empty", "gcn", b"", "empty message"),
