@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -152,9 +154,13 @@ def test_notice_is_valid_against_the_gcn_schema_and_recomputable() -> None:
         np.array([0.6, 1.0]),
         seed=1,
     )
+    # the second notice LVK sent about S1, a preliminary: named as LVK names it
+    inp = replace(inp, alert=replace(inp.alert, extra={"notice_number": 2}))
     out = neutrino_llh(inp)
     assert out.notice is not None
     notice = {**out.notice, "alert_datetime": "2027-01-15T08:00:00Z"}
+    assert notice["reference"] == {"gcn.notices.LVK.alert": "S1-2-Preliminary"}
+    assert notice["alert_tense"] == "current" and notice["alert_type"] == "initial"
     errors = sorted(str(e.message) for e in validate.iter_errors(notice))
     assert errors == []
     assert notice["ref_ID"] == "S1" and notice["n_events_coincident"] == 1

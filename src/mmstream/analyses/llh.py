@@ -120,8 +120,8 @@ def neutrino_llh(inp: AnalysisInput[LlhParams]) -> Outcome:
         stats["livetime_fraction"] = live
     assert alert.time_ns is not None
     notice = lvk_nu_track_search(
-        alert_id=alert.alert_id,
-        revision=alert.revision,
+        alert=alert,
+        first=inp.context.previous is None,
         trigger_ns=alert.time_ns,
         window=inp.window,
         live_fraction=live,

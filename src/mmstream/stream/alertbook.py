@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Message, TopicPartition
@@ -37,6 +37,11 @@ class Held:
     alert: Alert  # the latest revision that is not a retraction (or the retraction, alone)
     first_seen_ns: int
     retracted: bool = False
+    revisions: list[str] = field(default_factory=list)  # as they reached us
+
+    def number(self, revision: str) -> int:
+        """1 for the first notice about this alert that reached us, 2 for the next..."""
+        return self.revisions.index(revision) + 1 if revision in self.revisions else 0
 
     def other(self) -> OtherAlert:
         return OtherAlert(self.alert, self.first_seen_ns, self.retracted)
@@ -60,9 +65,12 @@ class AlertBook:
         if held is None:
             if alert.time_ns is None:
                 return None  # a retraction of an alert we never saw: nothing to pair with
-            self.held[key] = Held(alert, seen_ns, alert.alert_type is AlertType.RETRACTION)
+            self.held[key] = Held(alert, seen_ns, alert.alert_type is AlertType.RETRACTION,
+                                  [alert.revision])  # fmt: skip
             return self.held[key]
         held.first_seen_ns = min(held.first_seen_ns, seen_ns)
+        if alert.revision not in held.revisions:
+            held.revisions.append(alert.revision)
         if alert.alert_type is AlertType.RETRACTION:
             if held.retracted:
                 return None

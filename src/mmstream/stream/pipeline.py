@@ -7,7 +7,9 @@ public methods: :meth:`detector_message`, :meth:`alert_message`, :meth:`step`.
 
 from __future__ import annotations
 
+import re
 import time
+from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import Message
@@ -96,11 +98,24 @@ class Pipeline:
         self.events.alert_input(key, "decoded", alert, archive=stored)
         try:
             changed = self.book.add(alert, seen_ns(msg, received_ns))
-            self._admit(alert, changed)
+            self._admit(self._numbered(alert), changed)
         except Exception as exc:  # a bug or a bad parameter: keep the message, say why
             log.exception("alert could not be scheduled", topic=topic, offset=offset)
             self.scheduler.forget(key)
             self.refusals.alert(msg, exc, stage="processing", archive=stored)
+
+    def _numbered(self, alert: Alert) -> Alert:
+        """An LVK alert with its notice number (``S230914ak-2-Preliminary``, as notices name
+        it): from a VOEvent's ivorn, else counted as its notices reached us (the book is
+        rebuilt from Kafka, so a restart counts the same)."""
+        if alert.source != "LVK" or "notice_number" in alert.extra:
+            return alert
+        m = re.match(r"(\d+)-", alert.revision)
+        held = self.book.entry(alert)
+        number = int(m.group(1)) if m else held.number(alert.revision) if held else 0
+        if not number:
+            return alert
+        return replace(alert, extra={**alert.extra, "notice_number": number})
 
     def read_quietly(self, msg: Message) -> Alert | None:
         """An alert message decoded, or None (rebuilding the book: no dead letter here)."""
