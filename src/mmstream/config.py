@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     notice_topic_prefix: str = "mmstream.notices."
     deadletter_topic: str = "mmstream.deadletter"
     lookback_s: float = 6 * 3600.0
+    # Upstream heartbeats to watch (GCN sends gcn.heartbeat every second): a topic silent
+    # for heartbeat_max_gap_s is logged and reported down (metric, dashboard).
+    heartbeat_topics: tuple[str, ...] = ()
+    heartbeat_max_gap_s: float = Field(default=60.0, gt=0)
     max_wait_s: float = 600.0
     max_status_gap_s: float = 300.0
     # A transactional Kafka call blocked longer than this restarts the process (or exits,
@@ -120,7 +124,8 @@ class Settings(BaseSettings):
     def topics(self) -> Topics:
         """Every topic by role (the names are made in one place: stream/settings.py)."""
         return Topics(self.alert_topics, self.detectors, self.result_topic_prefix,
-                      self.notice_topic_prefix, self.deadletter_topic)  # fmt: skip
+                      self.notice_topic_prefix, self.deadletter_topic,
+                      self.heartbeat_topics)  # fmt: skip
 
     def detector_topic(self, detector: str) -> str:
         return self.topics().events(detector)
@@ -167,6 +172,7 @@ class Settings(BaseSettings):
             stall_limit_s=self.stall_limit_s,
             create_topics=self.create_topics,
             archive_dir=self.archive_dir() if self.archive else None,
+            heartbeat_max_gap_s=self.heartbeat_max_gap_s,
         )  # fmt: skip
 
     def kafka_config(self) -> dict[str, str | int | float | bool]:

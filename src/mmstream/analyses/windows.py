@@ -85,8 +85,8 @@ def is_subthreshold(alert: Alert) -> bool:
     """Fermi GBM sub-threshold and Swift BAT-GUANO targeted notices, as they say so."""
     x = alert.extra
     text = " ".join(str(x.get(k, "")) for k in ("ivorn", "instrument", "$schema", "pipeline"))
-    return any(tag in text for tag in ("SubThresh", "GUANO", "Guano", "BAT_Known_Pos",
-                                       "subthreshold", "targeted", "Targeted"))  # fmt: skip
+    return any(tag in text for tag in ("SubThresh", "GUANO", "Guano", "subthreshold",
+                                       "targeted", "Targeted"))  # fmt: skip
 
 
 def follow_up_window(

@@ -84,6 +84,14 @@ TRANSACTION_ABORTS = Counter(
 BROKER_UP = Gauge(
     "mmstream_broker_up", "1 while the last broker round trip (end offsets) succeeded"
 )
+UPSTREAM_SILENT_SECONDS = Gauge(
+    "mmstream_upstream_heartbeat_silent_seconds",
+    "Seconds since the last heartbeat on an upstream heartbeat topic (e.g. gcn.heartbeat)",
+    ["topic"],
+)
+UPSTREAM_ALIVE = Gauge(
+    "mmstream_upstream_alive", "1 while the upstream's heartbeats keep coming", ["topic"]
+)
 ARCHIVE_ERRORS = Counter("mmstream_archive_errors_total", "Raw-archive writes that failed")
 ANALYSES_RUNNING = Gauge(
     "mmstream_analyses_running", "Analysis runs in flight (in a worker), by analysis", ["analysis"]

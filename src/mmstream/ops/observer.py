@@ -113,5 +113,10 @@ class Observer(Events):
     def transaction_failed(self) -> None:
         m.TRANSACTION_ABORTS.inc()
 
+    def upstream(self, topic: str, silent_s: float, alive: bool) -> None:
+        m.UPSTREAM_SILENT_SECONDS.labels(topic).set(silent_s)
+        m.UPSTREAM_ALIVE.labels(topic).set(1 if alive else 0)
+        self.board.upstream(topic, silent_s, alive)
+
     def archive_error(self) -> None:
         m.ARCHIVE_ERRORS.inc()

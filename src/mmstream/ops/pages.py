@@ -80,7 +80,15 @@ def index_page(state: DashboardState) -> bytes:
             for v in state.alerts()
         ],
     )
-    return _page("mmstream", f"<h2>Detectors</h2>{detectors}<h2>Recent alerts</h2>{alerts}")
+    upstream = ""
+    if beats := state.upstreams():
+        upstream = "<h2>Upstream heartbeats</h2>" + _table(
+            ["topic", "state", "last heartbeat"],
+            [[escape(t), "alive" if ok else "<b>SILENT</b>", f"{s:.0f} s ago"]
+             for t, s, ok in beats],
+        )  # fmt: skip
+    return _page("mmstream", f"<h2>Detectors</h2>{detectors}{upstream}"
+                             f"<h2>Recent alerts</h2>{alerts}")  # fmt: skip
 
 
 def _latest_results(view: AlertView) -> list[ResultView]:

@@ -65,6 +65,7 @@ class DashboardState:
         self._lock = threading.Lock()
         self._alerts: OrderedDict[str, AlertView] = OrderedDict()
         self._detectors = {d: DetectorView(d) for d in detectors}
+        self._upstream: dict[str, tuple[float, bool]] = {}
         self.max_alerts = max_alerts
 
     # ------------------------------------------------------------ the service writes
@@ -103,6 +104,15 @@ class DashboardState:
         with self._lock:
             view = self._detectors.setdefault(detector, DetectorView(detector))
             view.state, view.reason, view.last_status_s = state, reason, time.time()
+
+    def upstream(self, topic: str, silent_s: float, alive: bool) -> None:
+        with self._lock:
+            self._upstream[topic] = (silent_s, alive)
+
+    def upstreams(self) -> list[tuple[str, float, bool]]:
+        """(topic, seconds since its last heartbeat, alive) of each watched upstream."""
+        with self._lock:
+            return [(t, s, a) for t, (s, a) in sorted(self._upstream.items())]
 
     def watermark(self, detector: str, time_ns: int | None) -> None:
         with self._lock:

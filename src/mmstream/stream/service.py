@@ -35,6 +35,7 @@ from mmstream.stream.publisher import Publisher
 from mmstream.stream.results_reader import ResultsReader
 from mmstream.stream.settings import StreamSettings
 from mmstream.stream.topics import ensure_topics
+from mmstream.stream.upstream import UpstreamWatch
 from mmstream.stream.watchdog import StallWatch, exit_process
 from mmstream.stream.workers import make_pool
 from mmstream.times import now_ns
@@ -112,6 +113,13 @@ class Service:
         if c.partitions(s.topics.deadletter) is not None:
             p.refusals.read_back(dict(s.kafka), s.lookback_s + 60)  # a minute for clock skew
         p.feed.assign(self.detectors, c, s.lookback_s)
+        self.upstream = UpstreamWatch(s.topics.heartbeats, s.heartbeat_max_gap_s, self.events)
+        for topic in s.topics.heartbeats:  # read from their end, beside the detector data
+            if not (parts := c.partitions(topic) or []):
+                log.warning("upstream heartbeat topic missing: it will be reported silent",
+                            topic=topic)  # fmt: skip
+            self.detectors.incremental_assign([TopicPartition(topic, n, c.end_offset(topic, n))
+                                               for n in parts])  # fmt: skip
         if p.reads_alerts:  # other alerts, for the analyses that read them: from Kafka too
             n = rebuild(p.book, c, s.topics.alerts, s.lookback_s, p.read_quietly)
             log.info("alert book rebuilt", alerts=n, lookback_s=s.lookback_s)
@@ -137,7 +145,11 @@ class Service:
             batch = self.detectors.consume(num_messages=1000, timeout=0 if busy else 0.01)
             for msg in batch:
                 if self._ok(msg):
-                    self.p.detector_message(msg)
+                    if msg.topic() in self.upstream.topics:
+                        self.upstream.beat(msg)
+                    else:
+                        self.p.detector_message(msg)
+            self.upstream.check()
             self.p.feed.end_batch(self.clients)
             self.p.refusals.serve()
             self.results.poll()

@@ -23,6 +23,7 @@ class Topics:
     result_prefix: str = "mmstream.results."
     notice_prefix: str = "mmstream.notices."
     deadletter: str = "mmstream.deadletter"
+    heartbeats: tuple[str, ...] = ()  # upstream heartbeat topics (e.g. gcn.heartbeat)
 
     def events(self, detector: str) -> str:
         return f"detector.{detector}.events"
@@ -91,6 +92,7 @@ class StreamSettings:
     stall_limit_s: float = 120.0
     create_topics: bool = True
     archive_dir: Path | None = None  # None: no raw archive
+    heartbeat_max_gap_s: float = 60.0  # an upstream silent longer is reported down
 
     def policy(self, analysis: str) -> AnalysisPolicy:
         return self.analyses.get(analysis) or AnalysisPolicy()
