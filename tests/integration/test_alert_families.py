@@ -4,6 +4,7 @@ with its credible level, an event planted 20° away not found."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -129,6 +130,7 @@ def test_every_alert_family_gets_its_follow_up(kafka_bootstrap: str) -> None:
             for name in names:
                 for msg in read_to_end(h.settings, topics.result(name), timeout=20):
                     rec = decode_result(msg.value())
+                    rec["details"] = json.loads(rec["details_json"])
                     results[(rec["alert"]["alert_id"], name)] = rec
             return expected <= set(results)
 

@@ -3,6 +3,8 @@ arrives second, and the joint result updated or withdrawn when either side chang
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
 import pytest
@@ -29,7 +31,10 @@ def _results(h: Harness, alert_id: str, count: int) -> list[dict[str, Any]]:
     topic = h.settings.topics().result(raven_coincidence.name)
     msgs = read_messages(h.settings, topic, count, timeout=90, key=alert_id.encode())
     assert len(msgs) == count, f"{alert_id}: {len(msgs)} of {count} results"
-    return [decode_result(m.value()) for m in msgs]
+    out = [decode_result(m.value()) for m in msgs]
+    for rec in out:
+        rec["details"] = json.loads(rec["details_json"])
+    return out
 
 
 def _gw(name: str, gw_id: str, t: int, sent_after_s: float) -> bytes:
@@ -46,20 +51,24 @@ def _pair(rec: dict[str, Any]) -> dict[str, Any]:
 
 def test_gw_then_grb_revision_and_retraction_of_the_gw(kafka_bootstrap: str) -> None:
     registry = Registry([raven_coincidence])
-    with running_service(kafka_bootstrap, registry, alert_topics=("alerts.pairs",)) as h:
+    with running_service(
+        kafka_bootstrap, registry, alert_topics=(f"alerts.pairs.{uuid.uuid4().hex[:8]}",)
+    ) as h:
         t_gw = now_ns() - 300 * NS_PER_S
         h.produce(h.alert_topic, _gw("preliminary", "S261201ab", t_gw, 60))
         (first,) = _results(h, "S261201ab", 1)
         assert first["statistics"]["n_coincident"] == 0  # nothing to pair with yet
 
-        # The GRB arrives second: its analysis reads the GW.
-        h.produce(h.alert_topic, retime.gcn_json(GBM, t_gw + 2 * NS_PER_S))
+        # The GRB arrives second: its analysis reads the GW. (The GBM notice is moved onto
+        # the GW map's densest pixel, so that the two localizations overlap.)
+        grb = retime.gcn_json(GBM, t_gw + 2 * NS_PER_S, ra=194.3, dec=-17.86)
+        h.produce(h.alert_topic, grb)
         (joint,) = _results(h, "Fermi-745121685", 1)
         pair = _pair(joint)
         assert pair["alert_id"] == "S261201ab" and pair["dt_s"] == pytest.approx(-2.0, abs=1e-3)
         assert pair["temporal_far_hz"] == pytest.approx(RAVEN_TEMPORAL_FAR, rel=1e-4)
-        assert pair["window_s"] == [-1.0, 5.0] and pair["overlap"] > 0
-        assert pair["spacetime_far_hz"] == pytest.approx(RAVEN_TEMPORAL_FAR / pair["overlap"])
+        assert pair["window_s"] == [-1.0, 5.0] and pair["overlap"] > 1  # same patch of sky
+        assert pair["spacetime_far_hz"] == pytest.approx(pair["temporal_far_hz"] / pair["overlap"])
 
         # The GW is revised: the GRB's joint result is run again and superseded.
         h.produce(h.alert_topic, _gw("initial", "S261201ab", t_gw, 120))
@@ -81,7 +90,9 @@ def test_gw_then_grb_revision_and_retraction_of_the_gw(kafka_bootstrap: str) -> 
 
 def test_grb_then_gw_and_a_retraction_of_the_grb(kafka_bootstrap: str) -> None:
     registry = Registry([raven_coincidence])
-    with running_service(kafka_bootstrap, registry, alert_topics=("alerts.pairs",)) as h:
+    with running_service(
+        kafka_bootstrap, registry, alert_topics=(f"alerts.pairs.{uuid.uuid4().hex[:8]}",)
+    ) as h:
         t_gw = now_ns() - 300 * NS_PER_S
         grb = retime.gcn_json(GBM, t_gw + 4 * NS_PER_S, id=["800000001"], record_number=1)
         h.produce(h.alert_topic, grb)

@@ -9,8 +9,10 @@ import uuid
 
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 
 from mmstream.analyses.registry import Registry
+from mmstream.stream.topics import ensure_topics
 from mmstream.times import format_utc, now_ns
 from tests.integration.harness import metric, running_service, wait_until
 
@@ -19,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 def test_a_silent_upstream_is_reported(kafka_bootstrap: str) -> None:
     topic = f"gcn.heartbeat.test{uuid.uuid4().hex[:8]}"
+    ensure_topics(AdminClient({"bootstrap.servers": kafka_bootstrap}), [topic])
     beats = Producer({"bootstrap.servers": kafka_bootstrap})
 
     def beat() -> None:

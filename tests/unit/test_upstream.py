@@ -46,3 +46,14 @@ def test_a_heartbeat_topic_is_alive_while_beats_come_and_silent_after_the_gap() 
     assert seen.reports[-1][2] is True
     watch.beat(_Msg("gcn.heartbeat", b"not json"))  # type: ignore[arg-type]
     assert seen.reports[-1][2] is True and watch.sent_ns["gcn.heartbeat"] is None
+
+
+def test_fanout_hands_on_every_event() -> None:
+    """A method Fanout lacks would be the base class's no-op: an event silently lost."""
+    import inspect
+
+    from mmstream.stream.events import Fanout
+
+    names = [n for n, _ in inspect.getmembers(Events, inspect.isfunction) if not n.startswith("_")]
+    assert "upstream" in names
+    assert [n for n in names if getattr(Fanout, n) is getattr(Events, n)] == []

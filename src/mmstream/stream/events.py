@@ -187,3 +187,7 @@ class Fanout(Events):
     def archive_error(self) -> None:
         for o in self.observers:
             o.archive_error()
+
+    def upstream(self, topic: str, silent_s: float, alive: bool) -> None:
+        for o in self.observers:
+            o.upstream(topic, silent_s, alive)
