@@ -87,6 +87,13 @@ def test_gw_then_grb_revision_and_retraction_of_the_gw(kafka_bootstrap: str) -> 
         assert withdrawn["details"]["retracted_partners"][0]["alert_id"] == "S261201ab"
         assert "withdrawn by retraction: S261201ab" in withdrawn["summary"]
 
+        # The GRB, which owns the joint result, is retracted too: the joint result with it.
+        h.produce(h.alert_topic, retime.gcn_json(GBM, t_gw + 2 * NS_PER_S, 40, ra=194.3,
+                                                 dec=-17.86, alert_type="retraction",
+                                                 record_number=9))  # fmt: skip
+        *_, gone = _results(h, "Fermi-745121685", 4)
+        assert gone["status"] == "RETRACTED" and gone["supersedes"] == withdrawn["result_id"]
+
 
 def test_grb_then_gw_and_a_retraction_of_the_grb(kafka_bootstrap: str) -> None:
     registry = Registry([raven_coincidence])

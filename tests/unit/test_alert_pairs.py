@@ -10,7 +10,8 @@ from mmstream.analyses.inputs import AnalysisInput, OtherAlert
 from mmstream.analyses.raven import RavenParams, raven_coincidence
 from mmstream.model import NS_PER_S, Alert, AlertType, Circle, Role, SourceRef, Window
 from mmstream.sky.moc import gaussian_moc
-from mmstream.stream.alertbook import AlertBook, partner_updates
+from mmstream.stream.alertbook import AlertBook, Held, partner_updates
+from mmstream.stream.results_index import Published
 
 T0 = 1_800_000_000 * NS_PER_S
 GW_MAP = gaussian_moc(150.0, 20.0, 3.0, max_order=8)
@@ -76,9 +77,21 @@ def test_neutrino_multiplets_pair_with_each_other() -> None:
     b = _alert("KM3NeT-1", "KM3NeT", T0 + 100 * NS_PER_S, loc=Circle(10.5, 5.0, 1.5, 0.9))
     (pair,) = _run(b, [OtherAlert(a, 1)])["details"]["coincidences"]
     assert pair["alert_id"] == "IceCube-1" and pair["dt_s"] == -100.0
-    # Δt · R_ν · (the trigger's rate: KM3NeT's notice has no FAR), R_ν = 30 per year
+    # Δt · R_ν · the lower FAR of the two (IceCube's 1e-8 Hz; KM3NeT's notice has none and
+    # counts as R_ν = 30 per year), whichever came first
     rate = 30.0 / (365 * 86400)
-    assert pair["temporal_far_hz"] == pytest.approx(1000 * rate * rate)
+    assert pair["temporal_far_hz"] == pytest.approx(1000 * rate * 1e-8)
+    (other,) = _run(a, [OtherAlert(b, 1)])["details"]["coincidences"]
+    assert other["temporal_far_hz"] == pytest.approx(pair["temporal_far_hz"])
+
+
+def _updates(book: AlertBook, held: Held, state: object) -> list:  # type: ignore[type-arg]
+    def window_of(spec, alert):  # type: ignore[no-untyped-def]
+        return spec.window_for(alert, RavenParams())
+
+    return partner_updates(book, held, [raven_coincidence],
+                           {"raven_coincidence": RavenParams()}, window_of,
+                           lambda spec: (), lambda spec, alert: state)  # type: ignore[arg-type,return-value]  # fmt: skip
 
 
 def test_the_second_to_arrive_reads_the_first_and_a_revision_of_the_first_reruns_it() -> None:
@@ -94,21 +107,32 @@ def test_the_second_to_arrive_reads_the_first_and_a_revision_of_the_first_reruns
     assert changed is not None and changed.first_seen_ns == 100  # still the first to come
     assert book.add(gw2, seen_ns=301) is None  # the same notice twice changes nothing
 
-    def window_of(spec, alert):  # type: ignore[no-untyped-def]
-        return spec.window_for(alert, RavenParams())
-
-    jobs = partner_updates(book, changed, [raven_coincidence], {"raven_coincidence":
-                           RavenParams()}, window_of, lambda spec, alert: True)  # fmt: skip
-    (job,) = jobs
+    owner_read_rev1 = Published("r-grb-1", "1", False, partners=(("S1", "1", False),))
+    (job,) = _updates(book, changed, owner_read_rev1)
     assert job.alert.alert_id == "Fermi-1" and job.update == 1
     assert job.trigger == "partner alert S1 revision 2"
-    again = partner_updates(book, changed, [raven_coincidence], {"raven_coincidence":
-                            RavenParams()}, window_of, lambda spec, alert: True)  # fmt: skip
-    assert again[0].result_id == job.result_id, "the same notice makes the same result id"
+    (again,) = _updates(book, changed, owner_read_rev1)
+    assert again.result_id == job.result_id, "the same partner state makes the same result id"
+    # nothing to do when the owner's result read this state, is withdrawn, waits, or never ran
+    assert _updates(book, changed, replace(owner_read_rev1, partners=(("S1", "2", False),))) == []
+    assert _updates(book, changed, replace(owner_read_rev1, retraction=True)) == []
+    assert _updates(book, changed, "waiting") == [] and _updates(book, changed, None) == []
+    assert len(_updates(book, changed, "running")) == 1
+
     retraction = replace(GW, revision="3", alert_type=AlertType.RETRACTION, localization=None)
     gone = book.add(retraction, seen_ns=400)
     assert gone is not None and gone.retracted
-    (undo,) = partner_updates(book, gone, [raven_coincidence], {"raven_coincidence":
-                              RavenParams()}, window_of, lambda spec, alert: True)  # fmt: skip
+    (undo,) = _updates(book, gone, owner_read_rev1)
     assert undo.trigger == "partner alert S1 retraction" and undo.result_id != job.result_id
     assert book.partners(GRB, window, kinds)[0].retracted
+
+
+def test_sub_threshold_windows_are_ravens_written_as_external_minus_gw() -> None:
+    from mmstream.analyses.raven import allowed_dt
+
+    fermi_sub = replace(GRB, extra={"ivorn": "ivo://nasa.gsfc.gcn/Fermi#GBM_SubThresh_x"})
+    swift_sub = replace(GRB, source="Swift", extra={"instrument": "BAT-GUANO"})
+    # gwcelery: superevents within [-11, +1] s of a Fermi sub-threshold GRB, [-20, +10] of Swift
+    assert allowed_dt(GW, fermi_sub) == (-1.0, 11.0)
+    assert allowed_dt(GW, swift_sub) == (-10.0, 20.0)
+    assert allowed_dt(GW, GRB) == (-1.0, 5.0)

@@ -94,7 +94,8 @@ def spacetime_coincidence(inp: AnalysisInput[CoincidenceParams]) -> Outcome:
                 values["separation_deg"] = float(sep[k])
             if t_far is not None:
                 values["temporal_far_hz"] = t_far
-                values["spacetime_far_hz"] = spacetime_far(t_far, values["overlap"])
+                if values["overlap"] > 0:  # else infinite: left out
+                    values["spacetime_far_hz"] = spacetime_far(t_far, values["overlap"])
             coincident.append(
                 CoincidentEvent(
                     str(cols.event_id[i]),
@@ -121,7 +122,8 @@ def spacetime_coincidence(inp: AnalysisInput[CoincidenceParams]) -> Outcome:
     }
     if t_far is not None:
         stats["temporal_far_hz"] = t_far
-        best = min((e.values["spacetime_far_hz"] for e in coincident), default=None)
+        best = min((e.values["spacetime_far_hz"] for e in coincident
+                    if "spacetime_far_hz" in e.values), default=None)  # fmt: skip
         if best is not None:
             stats["min_spacetime_far_hz"] = best
         details["joint_far_inputs"] = {

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mmstream.analyses.inputs import OtherAlert
 from mmstream.analyses.registry import AnalysisInput, Outcome, analysis
-from mmstream.analyses.windows import WINDOWS, alert_kind
+from mmstream.analyses.windows import WINDOWS, alert_kind, sources_of
 from mmstream.model import NS_PER_S, Alert
 from mmstream.sky import localization as sky
 from mmstream.stats.raven import (
@@ -31,8 +31,7 @@ from mmstream.stats.raven import (
 
 PAIR_KINDS = ("GW", "GRB", "SubGRB", "neutrino", "supernova")
 RATES_PER_YEAR = {"GRB": 310.0, "SubGRB": 375.0, "neutrino": 30.0, "supernova": 1.0}
-SOURCES = ("LVK", "Fermi", "Swift", "INTEGRAL", "AGILE", "SVOM", "GECAM", "IceCube", "KM3NeT",
-           "SNEWS", "Super-Kamiokande")  # fmt: skip
+SOURCES = sources_of(PAIR_KINDS)  # every source whose alerts RAVEN pairs
 GROUPS = ("CBC", "Burst")
 
 
@@ -152,7 +151,7 @@ def _pair(me: Alert, other: OtherAlert, p: RavenParams) -> dict[str, Any] | None
         if not span[0] <= dt_ext <= span[1]:
             return None
         out["window_s"] = list(span)
-        if gw.far_hz is not None:
+        if gw.far_hz is not None and alert_kind(ext) != "supernova":  # RAVEN: no SNEWS FAR
             out["far_gw_hz"] = gw.far_hz
             out["temporal_far_hz"] = _temporal(span, alert_kind(ext), ext, gw.far_hz, p)
             targeted = alert_kind(ext) == "SubGRB" and ext.far_hz is not None
@@ -163,15 +162,18 @@ def _pair(me: Alert, other: OtherAlert, p: RavenParams) -> dict[str, Any] | None
             return None
         out["window_s"] = list(span)
         rate = p.rates_per_year.get("neutrino", 0.0) / SECONDS_PER_RAVEN_YEAR
-        far_me = me.far_hz if me.far_hz is not None else rate
-        out["temporal_far_hz"] = temporal_far(span, rate, far_me)
-        out["far_formula"] = "dt * R_neutrino * FAR_trigger (its rate where it has no FAR)"
+        fars = [a.far_hz if a.far_hz is not None else rate for a in (me, you)]
+        # RAVEN's form with the more significant alert in the GW's place: the same whichever
+        # of the two came first
+        out["temporal_far_hz"] = temporal_far(span, rate, min(fars))
+        out["far_formula"] = "dt * R_neutrino * min(FAR_a, FAR_b) (a rate where no FAR)"
     else:
         return None
     if me.localization is not None and you.localization is not None:
         overlap = sky.overlap_integral(me.localization, you.localization)
         out["overlap"] = overlap
-        if out.get("temporal_far_hz") is not None:
+        # no space-time FAR for disjoint localizations (it would be infinite)
+        if out.get("temporal_far_hz") is not None and overlap > 0:
             out["spacetime_far_hz"] = spacetime_far(out["temporal_far_hz"], overlap)
     out["localization"] = sky.describe(you.localization)
     return out

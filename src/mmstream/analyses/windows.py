@@ -14,14 +14,15 @@ row and the result's parameters record it):
 | supernova | -10 .. +10 | SNEWS's coincidence window for a core-collapse burst |
 | other | -500 .. +500 | any other localized alert |
 
-**Alert × alert** (``WINDOWS``): RAVEN's windows as gwcelery configures them, the time of
-the external event minus the GW time, by the GW's ``group`` (CBC or Burst):
+**Alert × alert** (``WINDOWS``): RAVEN's windows as gwcelery configures them, written here
+as the time of the external event minus the GW time (gwcelery writes them as the GW time
+minus the external event's: its GRB row [-5, +1] is our -1 .. +5), by the GW's ``group``:
 
 | external | CBC | Burst |
 | --- | --- | --- |
 | GRB (RAVEN) | -1 .. +5 | -60 .. +600 |
-| sub-threshold GRB, Fermi (RAVEN) | -11 .. +1 | -60 .. +600 |
-| sub-threshold GRB, Swift (RAVEN) | -20 .. +10 | -60 .. +600 |
+| sub-threshold GRB, Fermi (RAVEN) | -1 .. +11 | -60 .. +600 |
+| sub-threshold GRB, Swift (RAVEN) | -10 .. +20 | -60 .. +600 |
 | SNEWS supernova neutrinos (RAVEN) | -10 .. +10 | -10 .. +10 |
 | IceCube track neutrinos vs GW | -10 .. +10 (tight) / -500 .. +500 (IceCube LLAMA) | -500 .. +500 |
 """
@@ -45,9 +46,9 @@ FOLLOW_UP_WINDOWS: dict[str, tuple[float, float]] = {
 WINDOWS: dict[tuple[str, str], tuple[float, float]] = {
     ("GRB", "CBC"): (-1.0, 5.0),
     ("GRB", "Burst"): (-60.0, 600.0),
-    ("SubGRB-Fermi", "CBC"): (-11.0, 1.0),
+    ("SubGRB-Fermi", "CBC"): (-1.0, 11.0),
     ("SubGRB-Fermi", "Burst"): (-60.0, 600.0),
-    ("SubGRB-Swift", "CBC"): (-20.0, 10.0),
+    ("SubGRB-Swift", "CBC"): (-10.0, 20.0),
     ("SubGRB-Swift", "Burst"): (-60.0, 600.0),
     ("SNEWS", "CBC"): (-10.0, 10.0),
     ("SNEWS", "Burst"): (-10.0, 10.0),
@@ -56,7 +57,7 @@ WINDOWS: dict[tuple[str, str], tuple[float, float]] = {
 }
 
 _GRB_MISSIONS = frozenset({"Fermi", "Swift", "INTEGRAL", "AGILE", "SVOM", "GECAM", "BurstCube",
-                           "GLOWBUG", "Konus", "CALET", "IPN", "MOA"})  # fmt: skip
+                           "GLOWBUG", "Konus", "CALET", "IPN"})  # fmt: skip
 _KIND_OF_SOURCE = {
     "LVK": "GW",
     "IceCube": "neutrino",
@@ -87,6 +88,12 @@ def is_subthreshold(alert: Alert) -> bool:
     text = " ".join(str(x.get(k, "")) for k in ("ivorn", "instrument", "$schema", "pipeline"))
     return any(tag in text for tag in ("SubThresh", "GUANO", "Guano", "subthreshold",
                                        "targeted", "Targeted"))  # fmt: skip
+
+
+def sources_of(kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """Every source whose alerts are of one of these kinds (for an analysis's ``sources``)."""
+    grb = _GRB_MISSIONS if {"GRB", "SubGRB"} & set(kinds) else frozenset()
+    return tuple(sorted(grb | {s for s, k in _KIND_OF_SOURCE.items() if k in kinds}))
 
 
 def follow_up_window(

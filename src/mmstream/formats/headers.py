@@ -123,6 +123,8 @@ class Parsed:
     supersedes: str | None = None
     result_link: str | None = None  # a notice's result
     dlq_origin: tuple[str, int, int] | None = None
+    # other alerts the result read: (alert id, revision, retracted), from mmstream-inputs
+    partners: tuple[tuple[str, str, bool], ...] = ()
 
     @property
     def result_id(self) -> str | None:
@@ -144,10 +146,14 @@ def parse(headers: Iterable[tuple[str, bytes]] | None) -> Parsed:
     with contextlib.suppress(ValueError):
         rid = uuid.UUID(bytes=h["_id"]) if "_id" in h else None
     alert: dict[str, Any] = {}
+    partners: tuple[tuple[str, str, bool], ...] = ()
     try:
-        found = json.loads(h[INPUTS])["alert"] if INPUTS in h else {}
+        inputs = json.loads(h[INPUTS]) if INPUTS in h else {}
+        found = inputs["alert"] if inputs else {}
         alert = found if isinstance(found, dict) else {}
-    except (ValueError, KeyError, TypeError):
+        partners = tuple((str(o["alert_id"]), str(o["revision"]), bool(o.get("retracted")))
+                         for o in inputs.get("alerts", []))  # fmt: skip
+    except (ValueError, KeyError, TypeError, AttributeError):
         pass
     origin = None
     origins = [v for k, v in pairs if k == DLQ_ORIGIN]  # the last one is ours
@@ -168,4 +174,5 @@ def parse(headers: Iterable[tuple[str, bytes]] | None) -> Parsed:
         supersedes=_text(h.get("mmstream-supersedes")),
         result_link=_text(h.get("mmstream-result-id")),
         dlq_origin=origin,
+        partners=partners,
     )

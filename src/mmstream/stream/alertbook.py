@@ -7,7 +7,9 @@ alert topics are read from ``now - lookback`` to where they end (:func:`rebuild`
 
 Whichever of two alerts reaches us second owns their coincidence: its analysis reads the
 first. A later revision or retraction of the first re-runs the owner's analysis
-(:func:`partner_updates`), and that update supersedes the owner's result.
+(:func:`partner_updates`), and that update supersedes the owner's result. The book follows
+every alert partition, not only this member's (:func:`follow`), so that members of one group
+pair alerts across their partitions.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from mmstream.analyses.inputs import OtherAlert
 from mmstream.analyses.registry import AnalysisSpec
@@ -25,6 +27,7 @@ from mmstream.analyses.windows import alert_kind
 from mmstream.model import NS_PER_S, Alert, AlertType, Window
 from mmstream.ops.logging import get_logger
 from mmstream.stream.clients import Clients
+from mmstream.stream.results_index import Published
 from mmstream.stream.runs import Job
 from mmstream.times import now_ns
 
@@ -121,43 +124,52 @@ def _older(a: Alert, b: Alert) -> bool:
 
 def partner_updates(
     book: AlertBook,
-    changed: Held,
+    partner: Held,
     specs: Iterable[AnalysisSpec[Any]],
     params: dict[str, Any],
     window_of: Callable[[AnalysisSpec[Any], Alert], tuple[float, float]],
-    has_result: Callable[[AnalysisSpec[Any], Alert], bool],
+    detectors_of: Callable[[AnalysisSpec[Any]], tuple[str, ...]],
+    state_of: Callable[[AnalysisSpec[Any], Alert], str | Published | None],
 ) -> list[Job]:
-    """Re-runs of the owners' analyses that read ``changed`` (a revision or a retraction of
-    an alert that reached us before them); each is numbered by the partner notice, so the
-    same notice read twice makes the same result id."""
-    kind = alert_kind(changed.alert)
-    time_ns = changed.alert.time_ns
+    """Re-runs of the owners' analyses whose result does not reflect ``partner`` as the book
+    holds it now (its latest revision, retracted or not). Decided against what each owner's
+    newest result says it read, not against what this process saw before, so a notice read
+    again after a crash, or first read by another member of the group, still makes its
+    update; each is named after the partner's state, so the same state makes the same id."""
+    kind = alert_kind(partner.alert)
+    time_ns = partner.alert.time_ns
     jobs: list[Job] = []
     if time_ns is None:
         return jobs
-    for owner in book.owners(changed):
+    mine = (partner.alert.alert_id, partner.alert.revision, partner.retracted)
+    for owner in book.owners(partner):
         a = owner.alert
         for spec in specs:
             if kind not in spec.alert_kinds or not spec.matches(a) or a.time_ns is None:
                 continue
             window = Window.around(a.time_ns, *window_of(spec, a))
-            if not (window.start_ns <= time_ns <= window.end_ns) or not has_result(spec, a):
+            if not window.start_ns <= time_ns <= window.end_ns:
                 continue
-            what = "retraction" if changed.retracted else f"revision {changed.alert.revision}"
-            trigger = f"partner alert {changed.alert.alert_id} {what}"
-            detectors = tuple(spec.detectors) if spec.detectors is not None else None
-            jobs.append(Job(a, spec, params[spec.name], window, detectors or (),
-                            deadline_ns=0, update=1, trigger=trigger))  # fmt: skip
+            state = state_of(spec, a)
+            if state is None or state == "waiting":
+                continue  # never ran, or will read the book when it starts
+            if isinstance(state, Published) and (state.retraction or mine in state.partners):
+                continue  # withdrawn, or it read this very state
+            what = "retraction" if partner.retracted else f"revision {partner.alert.revision}"
+            jobs.append(Job(a, spec, params[spec.name], window, detectors_of(spec),
+                            deadline_ns=0, update=1,
+                            trigger=f"partner alert {partner.alert.alert_id} {what}"))  # fmt: skip
     return jobs
 
 
-def rebuild(
+def open_book(
     book: AlertBook, clients: Clients, topics: Iterable[str], lookback_s: float,
     read: Callable[[Message], Alert | None],
-) -> int:  # fmt: skip
+) -> tuple[Consumer | None, int]:  # fmt: skip
     """Read the alert topics (patterns too) from ``now - lookback`` to their end into the
-    book, at start; a message that does not decode is skipped here (the alert consumer
-    dead-letters it). Returns how many alerts were read."""
+    book, at start; the consumer returned stays on every partition (not only this member's),
+    for :func:`follow` to keep the book whole. A message that does not decode is skipped
+    here (the alert consumer dead-letters it). Returns it and how many alerts were read."""
     names = [t for t in topics if not t.startswith("^")]
     if patterns := [re.compile(t) for t in topics if t.startswith("^")]:
         listed = clients.admin.list_topics(timeout=30).topics
@@ -165,31 +177,38 @@ def rebuild(
     since_ms = (now_ns() - int(lookback_s * NS_PER_S)) // 1_000_000
     wanted = [TopicPartition(t, p, since_ms) for t in sorted(set(names))
               for p in clients.partitions(t) or []]  # fmt: skip
+    if not wanted:
+        return None, 0
     ends = {(tp.topic, tp.partition): clients.end_offset(tp.topic, tp.partition) for tp in wanted}
-    starts = [tp for tp in clients.offsets_for_times(wanted)
-              if 0 <= tp.offset < ends[(tp.topic, tp.partition)]]  # fmt: skip
-    todo = {(tp.topic, tp.partition) for tp in starts}
-    if not todo:
-        return 0
+    starts = clients.offsets_for_times(wanted)
+    for tp in starts:
+        if tp.offset < 0:  # nothing newer than the lookback: from the end
+            tp.offset = ends[(tp.topic, tp.partition)]
+    todo = {(tp.topic, tp.partition) for tp in starts if tp.offset < ends[(tp.topic, tp.partition)]}
     consumer = clients.consumer("alert-book")
     consumer.assign(starts)
     count = idle = 0
     while todo and idle < 50:  # 10 s without a message: give up, and say so
         batch = consumer.consume(num_messages=500, timeout=0.2)
         idle = idle + 1 if not batch else 0
+        count += follow(book, batch, read)
         for msg in batch:
-            if msg.error() is not None:
-                continue
             key = (str(msg.topic()), int(msg.partition() or 0))
-            if (alert := read(msg)) is not None:
-                book.add(alert, seen_ns(msg, now_ns()))
-                count += 1
-            if int(msg.offset() or 0) + 1 >= ends[key]:
+            if msg.error() is None and int(msg.offset() or 0) + 1 >= ends[key]:
                 todo.discard(key)
     if todo:
         log.warning("alert book rebuilt in part: partitions not read to their end",
                     partitions=sorted(todo))  # fmt: skip
-    consumer.close()
+    return consumer, count
+
+
+def follow(book: AlertBook, batch: list[Message], read: Callable[[Message], Alert | None]) -> int:
+    """Alert messages of any partition into the book (no job: their own member runs them)."""
+    count = 0
+    for msg in batch:
+        if msg.error() is None and (alert := read(msg)) is not None:
+            book.add(alert, seen_ns(msg, now_ns()))
+            count += 1
     return count
 
 

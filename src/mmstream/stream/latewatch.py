@@ -78,8 +78,10 @@ class LateWatch:
                    if cw.late and not cw.running and now - cw.last_late >= settle]  # fmt: skip
         self.closed = [cw for cw in self.closed if cw not in due and now < cw.watch_until]
         self._horizon_ns = max((cw.job.window.end_ns for cw in self.closed), default=0)
-        return [(replace(cw.job, update=cw.updates + 1, supersedes=cw.result_id, trigger="",
-                         answers=None), cw.late)
+        # a partner update's late re-run stays in its partner notice's namespace of ids
+        return [(replace(cw.job, update=cw.updates + 1, supersedes=cw.result_id, answers=None,
+                         trigger=f"{cw.job.trigger}, late-data update {cw.updates + 1}"
+                         if cw.job.trigger else ""), cw.late)
                 for cw in due]  # fmt: skip
 
     def forget(self, alert: Alert, analysis: str | None = None) -> None:

@@ -29,7 +29,7 @@ from mmstream.stream.latewatch import LateWatch
 from mmstream.stream.messages import origin
 from mmstream.stream.publisher import Outgoing, OutMessage, Publisher
 from mmstream.stream.refusals import Refusals
-from mmstream.stream.results_index import ResultsIndex
+from mmstream.stream.results_index import Published, ResultsIndex
 from mmstream.stream.runner import Runner
 from mmstream.stream.runs import Job, RunReport
 from mmstream.stream.scheduler import PendingAlert, Scheduler
@@ -97,8 +97,8 @@ class Pipeline:
             return
         self.events.alert_input(key, "decoded", alert, archive=stored)
         try:
-            changed = self.book.add(alert, seen_ns(msg, received_ns))
-            self._admit(self._numbered(alert), changed)
+            self.book.add(alert, seen_ns(msg, received_ns))
+            self._admit(self._numbered(alert), self.book.entry(alert))
         except Exception as exc:  # a bug or a bad parameter: keep the message, say why
             log.exception("alert could not be scheduled", topic=topic, offset=offset)
             self.scheduler.forget(key)
@@ -130,19 +130,23 @@ class Pipeline:
         """Whether an enabled analysis reads other alerts (the book is then rebuilt)."""
         return any(spec.alert_kinds for spec in self.specs)
 
-    def _partner_updates(self, changed: Held | None) -> list[Job]:
-        """Re-runs of the analyses that read ``changed`` (alertbook.py), not yet out."""
-        if changed is None or not self.reads_alerts:
+    def _partner_updates(self, held: Held | None) -> list[Job]:
+        """Re-runs of the analyses that read this alert (alertbook.py), not yet out."""
+        if held is None or not self.reads_alerts:
             return []
         sch = self.scheduler
 
         def window_of(spec: AnalysisSpec[Any], alert: Alert) -> tuple[float, float]:
             return sch.windows.get(spec.name) or spec.window_for(alert, self.params[spec.name])
 
-        def ran(spec: AnalysisSpec[Any], alert: Alert) -> bool:
-            return sch.has_run(spec.name, alert.alert_id, str(alert.role))
+        def detectors_of(spec: AnalysisSpec[Any]) -> tuple[str, ...]:
+            return tuple(sch.detectors if spec.detectors is None else spec.detectors)
 
-        jobs = partner_updates(self.book, changed, self.specs, self.params, window_of, ran)
+        def state_of(spec: AnalysisSpec[Any], alert: Alert) -> str | Published | None:
+            return sch.owner_state(spec.name, alert.alert_id, str(alert.role))
+
+        jobs = partner_updates(self.book, held, self.specs, self.params, window_of,
+                               detectors_of, state_of)  # fmt: skip
         out = []
         for job in jobs:
             rid, a = str(job.result_id), job.alert
@@ -154,7 +158,7 @@ class Pipeline:
             out.append(job)
         return out
 
-    def _admit(self, alert: Alert, changed: Held | None = None) -> None:
+    def _admit(self, alert: Alert, held: Held | None = None) -> None:
         ref = alert.ref
         key = (ref.topic, ref.partition, ref.offset)
         logger = log.bind(alert_id=alert.alert_id, revision=alert.revision, topic=ref.topic,
@@ -179,7 +183,7 @@ class Pipeline:
             logger.info("alert triggers no analysis", alert_type=str(alert.alert_type))
         else:
             logger.info("alert scheduled", analyses=[j.spec.label for j in adm.jobs])
-        updates = self._partner_updates(changed)
+        updates = self._partner_updates(held)
         if updates:
             logger.info(
                 "re-running the analyses that read this alert",
@@ -227,7 +231,27 @@ class Pipeline:
             del self._arrivals[key]
 
     # ------------------------------------------------------------------ inside
+    def _owner_retracted(self, job: Job) -> bool:
+        """A partner update whose owner has been retracted since it was made: dropped, for
+        nothing may supersede the retraction (the owner's results are withdrawn)."""
+        if not job.trigger:
+            return False
+        latest = self.scheduler.latest(job)
+        if latest is None or not latest.retraction:
+            return False
+        log.info(
+            "partner update dropped: its alert was retracted meanwhile",
+            analysis=job.spec.label,
+            alert_id=job.alert.alert_id,
+            trigger=job.trigger,
+        )
+        return True
+
     def _start(self, job: Job, complete: bool) -> None:
+        if self._owner_retracted(job):
+            if (pending := self.scheduler.finished(job, [])) is not None:
+                self._finish(pending)
+            return
         self.events.run_started(job)
         # watched from now: events that come while it runs are not in its input
         self.late.watch(job, str(job.result_id))
@@ -238,7 +262,7 @@ class Pipeline:
 
     def _finished(self, report: RunReport) -> None:
         job = report.job
-        messages = self.composer.run(report)
+        messages = [] if self._owner_retracted(job) else self.composer.run(report)
         self._composed(messages)
         self.events.run_finished(report)
         if report.status in (ResultStatus.FAILED, ResultStatus.TIMED_OUT):

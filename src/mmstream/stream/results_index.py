@@ -20,6 +20,7 @@ class Published:
     retraction: bool
     role: str = "observation"
     sent_ns: int | None = None  # when the sender made the notice (see Alert.sent_ns)
+    partners: tuple[tuple[str, str, bool], ...] = ()  # other alerts it read (id, rev, retracted)
 
 
 @dataclass
@@ -38,7 +39,8 @@ class ResultsIndex:
             return
         sent = alert.get("sent_ns")
         entries.append(Published(str(rid), str(alert["revision"]), h.retraction, role,
-                                 sent if isinstance(sent, int) else None))  # fmt: skip
+                                 sent if isinstance(sent, int) else None,
+                                 h.partners))  # fmt: skip
 
     def published(
         self, analysis: str, alert_id: str, revision: str, role: str = "observation"

@@ -213,13 +213,18 @@ class Scheduler:
         self.waiting.extend(jobs)
         return None
 
-    def has_run(self, name: str, alert_id: str, role: str) -> bool:
-        """Whether this analysis ran (or runs) for this alert: a result out or composed, or
-        a run in flight. A waiting job needs no update: it reads the book when it starts."""
+    def owner_state(self, name: str, alert_id: str, role: str) -> str | Published | None:
+        """Where this analysis stands for this alert: "waiting" (a job of its own that will
+        read the book when it starts), "running", its newest result, or None (never ran)."""
         key = (name, alert_id, role)
-        if key in self.index.by_alert or key in self.composed.by_alert:
-            return True
-        return any(self._thread(j) == key for j in self.running)
+        if any(self._thread(j) == key and not j.trigger for j in self.waiting):
+            return "waiting"
+        if any(self._thread(j) == key for j in (*self.running, *self.waiting)):
+            return "running"
+        published = self.index.by_alert.get(key, [])
+        ids = {p.result_id for p in published}
+        queued = [q for q in self.composed.by_alert.get(key, []) if q.result_id not in ids]
+        return newest_of([*published, *queued])
 
     def forget(self, key: Key) -> None:
         """An alert that could not be scheduled: drop its jobs."""
@@ -259,6 +264,7 @@ class Scheduler:
         latest = self.latest(job)
         if job.trigger:  # a partner update replaces whatever this alert has out
             return latest.result_id if latest is not None else None
-        if latest is None or latest.revision == job.alert.revision or older(job.alert, latest):
+        # by id, not revision: a partner update of this very revision is superseded too
+        if latest is None or latest.result_id == str(job.result_id) or older(job.alert, latest):
             return None
         return latest.result_id

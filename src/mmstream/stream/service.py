@@ -18,11 +18,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from mmstream.analyses.registry import Registry
 from mmstream.ops.logging import get_logger, redacted
-from mmstream.stream.alertbook import rebuild
+from mmstream.stream.alertbook import follow, open_book
 from mmstream.stream.archive import Keeper, RawArchive
 from mmstream.stream.clients import Clients
 from mmstream.stream.connection import check_connection
@@ -35,7 +35,7 @@ from mmstream.stream.publisher import Publisher
 from mmstream.stream.results_reader import ResultsReader
 from mmstream.stream.settings import StreamSettings
 from mmstream.stream.topics import ensure_topics
-from mmstream.stream.upstream import UpstreamWatch
+from mmstream.stream.upstream import UpstreamWatch, assign_heartbeats
 from mmstream.stream.watchdog import StallWatch, exit_process
 from mmstream.stream.workers import make_pool
 from mmstream.times import now_ns
@@ -113,19 +113,16 @@ class Service:
         if c.partitions(s.topics.deadletter) is not None:
             p.refusals.read_back(dict(s.kafka), s.lookback_s + 60)  # a minute for clock skew
         p.feed.assign(self.detectors, c, s.lookback_s)
-        self.upstream = UpstreamWatch(s.topics.heartbeats, s.heartbeat_max_gap_s, self.events)
-        for topic in s.topics.heartbeats:  # read from their end, beside the detector data
-            if not (parts := c.partitions(topic) or []):
-                log.warning("upstream heartbeat topic missing: it will be reported silent",
-                            topic=topic)  # fmt: skip
-            self.detectors.incremental_assign([TopicPartition(topic, n, c.end_offset(topic, n))
-                                               for n in parts])  # fmt: skip
+        assign_heartbeats(self.detectors, c, s.topics.heartbeats)
+        self.book: Consumer | None = None  # every alert partition, for the alert book
         if p.reads_alerts:  # other alerts, for the analyses that read them: from Kafka too
-            n = rebuild(p.book, c, s.topics.alerts, s.lookback_s, p.read_quietly)
+            self.book, n = open_book(p.book, c, s.topics.alerts, s.lookback_s, p.read_quietly)
             log.info("alert book rebuilt", alerts=n, lookback_s=s.lookback_s)
         self.results = ResultsReader(c.consumer("results-index"), c, p.index)
         self.results.catch_up([s.topics.result(x.name) for x in p.specs])
         p.refusals.producer = c.producer()
+        # silence counts from here: the rebuild and catch-up above may take a while
+        self.upstream = UpstreamWatch(s.topics.heartbeats, s.heartbeat_max_gap_s, self.events)
         self.alerts.subscribe(list(s.topics.alerts), on_assign=self._assigned,
                               on_revoke=self._revoked)  # fmt: skip
 
@@ -150,6 +147,9 @@ class Service:
                     else:
                         self.p.detector_message(msg)
             self.upstream.check()
+            if self.book is not None:
+                follow(self.p.book, self.book.consume(num_messages=100, timeout=0),
+                       self.p.read_quietly)  # fmt: skip
             self.p.feed.end_batch(self.clients)
             self.p.refusals.serve()
             self.results.poll()
@@ -168,6 +168,7 @@ class Service:
                 self.p.keeper.flush()
             if now - last_evict > 60:
                 self.p.store.evict(now_ns())
+                self.p.book.evict(now_ns())
                 last_evict = now
 
     def _ok(self, msg: Message) -> bool:

@@ -13,9 +13,10 @@ import json
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Message
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from mmstream.ops.logging import get_logger
+from mmstream.stream.clients import Clients
 from mmstream.stream.events import Events
 from mmstream.times import try_parse_utc_ns
 
@@ -59,3 +60,15 @@ class UpstreamWatch:
                             topic=topic, silent_s=round(silent_s, 1),
                             max_gap_s=self.max_gap_s)  # fmt: skip
             self.events.upstream(topic, silent_s, alive)
+
+
+def assign_heartbeats(consumer: Consumer, clients: Clients, topics: tuple[str, ...]) -> None:
+    """Add the heartbeat topics to ``consumer``'s assignment, from their end (only what comes
+    from now on tells whether the upstream is alive). A topic missing at start is not read
+    (it stays reported silent until a restart), and the log says so."""
+    for topic in topics:
+        if not (parts := clients.partitions(topic) or []):
+            log.warning("upstream heartbeat topic missing: it will be reported silent",
+                        topic=topic)  # fmt: skip
+        consumer.incremental_assign([TopicPartition(topic, n, clients.end_offset(topic, n))
+                                     for n in parts])  # fmt: skip
