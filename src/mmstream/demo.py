@@ -127,8 +127,10 @@ def collect_results(
             "enable.auto.commit": False,
         }
     )
-    consumer.subscribe([settings.result_topic(s.name) for s in registry])
-    wanted = len(registry)
+    # the analyses an LVK alert triggers (the supernova search waits for SNEWS or Super-K)
+    specs = [s for s in registry if s.sources is None or "LVK" in s.sources]
+    consumer.subscribe([settings.result_topic(s.name) for s in specs])
+    wanted = len(specs)
     found: list[tuple[bytes, dict[str, bytes]]] = []
     deadline = time.monotonic() + timeout
     try:

@@ -65,7 +65,9 @@ def test_a_missing_localization_is_not_applicable_and_the_handler_does_not_run()
 def test_too_little_livetime_is_reported_without_running_the_handler() -> None:
     calls.clear()
     spec = Registry.discover().get("spacetime_coincidence")
-    assert spec.requires == {"time", "localization"} and spec.min_livetime == "min_livetime_fraction"
+    assert (
+        spec.requires == {"time", "localization"} and spec.min_livetime == "min_livetime_fraction"
+    )
     down = {"icecube": Livetime("icecube", 0.2, 4.0)}
     flat = FlatSkyMap(nside=1, nest=True, prob=np.full(12, 1 / 12))
     inp = AnalysisInput.for_test(needs_a_map.validate_params({}), livetime=down,

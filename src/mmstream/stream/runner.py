@@ -69,7 +69,8 @@ class Runner:
             notes.append(f"a later revision ({newer.revision}, result {newer.result_id}) was "
                          "published before this one came: it supersedes nothing")  # fmt: skip
         covered = self.store.covered_from_ns
-        uncovered = covered is not None and job.window.start_ns < covered
+        # (an analysis that reads no detector, such as alert x alert, is never uncovered)
+        uncovered = covered is not None and bool(job.detectors) and job.window.start_ns < covered
         if covered is not None and uncovered:
             complete = False
             notes.append(f"window starts before the event store's coverage ({format_utc(covered)})")
