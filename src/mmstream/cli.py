@@ -55,11 +55,21 @@ def _registry(args: argparse.Namespace) -> Any:
 def _analyses(args: argparse.Namespace) -> int:
     for spec in _registry(args):
         print(f"{spec.label}")
-        print(f"  window   : {spec.window[0]:+g} s .. {spec.window[1]:+g} s around the alert time")
+        if spec.window_by is None:
+            start, end = spec.window
+            print(f"  window   : {start:+g} s .. {end:+g} s around the alert time")
+        else:
+            print("  window   : per alert, from its kind or group and the parameters "
+                  "(analyses/windows.py)")  # fmt: skip
         sources = "any" if spec.sources is None else ", ".join(sorted(spec.sources))
         print(f"  triggers : {', '.join(sorted(spec.alert_types))} alerts from {sources}")
+        if spec.alert_kinds:
+            print(f"  reads    : other alerts of kind {', '.join(sorted(spec.alert_kinds))}")
+        if spec.detectors is not None:
+            print(f"  detectors: {', '.join(spec.detectors) or 'none'}")
         for name, field in spec.params_model.model_fields.items():
-            print(f"  param    : {name} = {field.default!r}  {field.description or ''}".rstrip())
+            default = field.get_default(call_default_factory=True)
+            print(f"  param    : {name} = {default!r}  {field.description or ''}".rstrip())
         if spec.description:
             print(f"  about    : {spec.description.splitlines()[0]}")
     return 0
