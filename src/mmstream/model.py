@@ -7,6 +7,7 @@ at the edges (parsing and printing).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -147,6 +148,20 @@ class DetectorEvent:
     energy_gev: float | None = None
     derived_from: tuple[str, ...] = ()
     source: str = ""
+    # the detector's own fields (its schema's beyond the core ones: formats/detector_schema.py)
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextChange:
+    """From ``time_ns`` on, the detector's condition ``key`` has ``value`` (None: unknown)."""
+
+    detector: str
+    seq: int
+    time_ns: int
+    key: str
+    value: str | float | int | bool | None
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +198,8 @@ class EventColumns:
     energy_gev: npt.NDArray[np.float64]
     partition: npt.NDArray[np.int32]
     offset: npt.NDArray[np.int64]
+    # the detector's own fields, one typed column each (formats/detector_schema.py)
+    fields: Mapping[str, npt.NDArray[Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.time_ns.shape[0])
@@ -198,6 +215,7 @@ class EventColumns:
             energy_gev=self.energy_gev[index],
             partition=self.partition[index],
             offset=self.offset[index],
+            fields={k: v[index] for k, v in self.fields.items()},
         )
 
 

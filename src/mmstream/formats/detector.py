@@ -1,40 +1,84 @@
 """Our detector's streams, Avro single-object encoded (schemas in ``schemas/``).
 
 ``detector.<d>.events`` carries single events or batches of events (the fingerprint tells
-which); ``detector.<d>.status`` carries heartbeats. Older schema versions stay readable:
-their files live in ``schemas/history/`` and are listed in ``HISTORY``.
+which), in the core schema or in the detector's own (formats/detector_schema.py);
+``detector.<d>.status`` carries heartbeats; ``detector.<d>.context`` the changes of its
+conditions. Older schema versions stay readable: their files live in ``schemas/history/``
+and are listed in ``HISTORY`` (a detector's own: in its configuration).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
 from mmstream.errors import DecodeError
 from mmstream.formats.avro import SingleObjectDecoder, encode_single, load_schema
-from mmstream.model import DetectorEvent, DetectorStatus
+from mmstream.formats.detector_schema import DetectorSchema
+from mmstream.model import ContextChange, DetectorEvent, DetectorStatus
 
 EVENT_SCHEMA = "detector_event.avsc"
 BATCH_SCHEMA = "detector_batch.avsc"
 STATUS_SCHEMA = "detector_status.avsc"
+CONTEXT_SCHEMA = "detector_context.avsc"
 FORMAT = "mmstream.detector.avro"
 # Every earlier version of a schema that writers may still use.
 HISTORY = {EVENT_SCHEMA: ("history/detector_event.v1.avsc",)}
 
 
-@cache
-def _decoder() -> SingleObjectDecoder:
+def _readers(
+    own: Mapping[str, DetectorSchema],
+) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
     def kind(name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return load_schema(name), [load_schema(old) for old in HISTORY.get(name, ())]
 
-    return SingleObjectDecoder(
-        {"event": kind(EVENT_SCHEMA), "batch": kind(BATCH_SCHEMA), "status": kind(STATUS_SCHEMA)}
-    )
+    readers = {"event": kind(EVENT_SCHEMA), "batch": kind(BATCH_SCHEMA),
+               "status": kind(STATUS_SCHEMA), "context": kind(CONTEXT_SCHEMA)}  # fmt: skip
+    for d, schema in own.items():
+        readers[f"event:{d}"] = (schema.current, list(schema.history))
+        readers[f"batch:{d}"] = (schema.batch(0),
+                                 [schema.batch(i) for i in range(1, len(schema.raw))])  # fmt: skip
+    return readers
+
+
+@cache
+def _decoder() -> SingleObjectDecoder:
+    return SingleObjectDecoder(_readers({}))
+
+
+class DetectorCodec:
+    """Reads a detector topic's messages knowing every detector's own schema (if any)."""
+
+    def __init__(self, own: Mapping[str, DetectorSchema]) -> None:
+        self.own = dict(own)
+        self._decoder = SingleObjectDecoder(_readers(own)) if own else _decoder()
+
+    def decode_events(self, data: bytes, detector: str | None = None) -> list[DetectorEvent]:
+        """The events of one message; another detector's own schema on this one's topic is
+        refused (its fields would be misread)."""
+        kind, rec = self._decoder.decode(data)
+        base, _, whose = kind.partition(":")
+        if whose and detector is not None and whose != detector:
+            raise DecodeError(f"an event in {whose!r}'s own schema on {detector!r}'s topic")
+        names = [n for n, _ in self.own[whose].fields] if whose else []
+        if base == "event":
+            return [_event(rec, names)]
+        if base == "batch":
+            return [_event(r, names) for r in rec["events"]]
+        raise DecodeError(f"a {kind} record on an events topic")
+
+    def decode_context(self, data: bytes) -> ContextChange:
+        kind, rec = self._decoder.decode(data)
+        if kind != "context":
+            raise DecodeError(f"a {kind} record on a context topic")
+        return ContextChange(rec["detector"], rec["seq"], rec["time_ns"], rec["key"],
+                             rec["value"], rec["source"])  # fmt: skip
 
 
 def _event_record(event: DetectorEvent) -> dict[str, Any]:
     return {
+        **event.fields,
         "event_id": event.event_id,
         "detector": event.detector,
         "seq": event.seq,
@@ -48,7 +92,7 @@ def _event_record(event: DetectorEvent) -> dict[str, Any]:
     }
 
 
-def _event(rec: dict[str, Any]) -> DetectorEvent:
+def _event(rec: dict[str, Any], names: Sequence[str] = ()) -> DetectorEvent:
     return DetectorEvent(
         event_id=rec["event_id"],
         detector=rec["detector"],
@@ -60,16 +104,28 @@ def _event(rec: dict[str, Any]) -> DetectorEvent:
         energy_gev=rec["energy_gev"],
         derived_from=tuple(rec["derived_from"]),
         source=rec["source"],
+        fields={n: rec[n] for n in names},
     )
 
 
-def encode_event(event: DetectorEvent) -> bytes:
-    return encode_single(load_schema(EVENT_SCHEMA), _event_record(event))
+def encode_event(event: DetectorEvent, schema: DetectorSchema | None = None) -> bytes:
+    """One event, in the core schema or (with its fields) in the detector's own."""
+    parsed = load_schema(EVENT_SCHEMA) if schema is None else schema.current
+    return encode_single(parsed, _event_record(event))
 
 
-def encode_batch(detector: str, events: Sequence[DetectorEvent]) -> bytes:
+def encode_batch(
+    detector: str, events: Sequence[DetectorEvent], schema: DetectorSchema | None = None
+) -> bytes:
     record = {"detector": detector, "events": [_event_record(e) for e in events]}
-    return encode_single(load_schema(BATCH_SCHEMA), record)
+    parsed = load_schema(BATCH_SCHEMA) if schema is None else schema.batch(0)
+    return encode_single(parsed, record)
+
+
+def encode_context(change: ContextChange) -> bytes:
+    return encode_single(load_schema(CONTEXT_SCHEMA), {
+        "detector": change.detector, "seq": change.seq, "time_ns": change.time_ns,
+        "key": change.key, "value": change.value, "source": change.source})  # fmt: skip
 
 
 def encode_status(status: DetectorStatus) -> bytes:
@@ -86,13 +142,8 @@ def encode_status(status: DetectorStatus) -> bytes:
 
 
 def decode_events(data: bytes) -> list[DetectorEvent]:
-    """The events of one ``detector.<d>.events`` message: one, or a whole batch."""
-    kind, rec = _decoder().decode(data)
-    if kind == "event":
-        return [_event(rec)]
-    if kind == "batch":
-        return [_event(r) for r in rec["events"]]
-    raise DecodeError(f"a {kind} record on an events topic")
+    """The events of one ``detector.<d>.events`` message in the core schema: one, or a batch."""
+    return DetectorCodec({}).decode_events(data)
 
 
 def decode_event(data: bytes) -> DetectorEvent:

@@ -37,6 +37,7 @@ class _Columns:
     energy_gev: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     partition: npt.NDArray[np.int32] = field(default_factory=lambda: np.empty(0, np.int32))
     offset: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    fields: dict[str, npt.NDArray[Any]] = field(default_factory=dict)  # the detector's own
 
     NAMES = (
         "event_id",
@@ -56,14 +57,20 @@ class _DetectorBuffer:
     rows: list[tuple[str, int, float, float, float, float, int, int]] = field(default_factory=list)
     pending: set[tuple[int, str]] = field(default_factory=set)  # (time, id) of the rows
     watermark_ns: int | None = None
+    own: tuple[tuple[str, str], ...] = ()  # (name, column kind) of the detector's own fields
+    own_rows: list[tuple[Any, ...]] = field(default_factory=list)  # beside ``rows``
 
 
 class EventStore:
     """Per-detector time-sorted events; ``covered_from_ns`` is where the store's memory begins."""
 
-    def __init__(self, retention_ns: int, covered_from_ns: int | None = None) -> None:
+    def __init__(
+        self, retention_ns: int, covered_from_ns: int | None = None,
+        fields: dict[str, tuple[tuple[str, str], ...]] | None = None,
+    ) -> None:  # fmt: skip
         self.retention_ns = retention_ns
         self.covered_from_ns = covered_from_ns
+        self.own_fields = dict(fields or {})  # per detector: (name, kind) of its own fields
         self._detectors: dict[str, _DetectorBuffer] = {}
         self._status: dict[str, StatusLog] = {}
         self.gaps = SequenceGaps()
@@ -73,8 +80,10 @@ class EventStore:
 
     def add(self, event: DetectorEvent, partition: int, offset: int) -> Gap | None:
         """Buffer one event; returns the hole in its source's sequence it revealed, if any."""
-        buf = self._detectors.setdefault(event.detector, _DetectorBuffer())
+        buf = self._buffer(event.detector)
         energy = np.nan if event.energy_gev is None else event.energy_gev
+        if buf.own:
+            buf.own_rows.append(tuple(event.fields.get(n) for n, _ in buf.own))
         buf.rows.append(
             (
                 event.event_id,
@@ -94,9 +103,17 @@ class EventStore:
             self._parents[event.event_id] = (event.time_ns, tuple(event.derived_from))
         return self.gaps.add(event.detector, event.source, event.seq, event.time_ns)
 
+    def _buffer(self, detector: str) -> _DetectorBuffer:
+        buf = self._detectors.get(detector)
+        if buf is None:
+            own = self.own_fields.get(detector, ())
+            buf = self._detectors[detector] = _DetectorBuffer(
+                cols=_Columns(fields={n: _column([], k) for n, k in own}), own=own)
+        return buf
+
     def advance_watermark(self, detector: str, time_ns: int) -> None:
         """Move a detector's watermark: all its events up to ``time_ns`` are in the store."""
-        buf = self._detectors.setdefault(detector, _DetectorBuffer())
+        buf = self._buffer(detector)
         if buf.watermark_ns is None or time_ns > buf.watermark_ns:
             buf.watermark_ns = time_ns
 
@@ -176,7 +193,9 @@ class EventStore:
         c = buf.cols
         lo = int(np.searchsorted(c.time_ns, window.start_ns, side="left"))
         hi = int(np.searchsorted(c.time_ns, window.end_ns, side="right"))
-        return EventColumns(detector, *(getattr(c, n)[lo:hi].copy() for n in _Columns.NAMES))
+        return EventColumns(detector=detector,
+                            **{n: getattr(c, n)[lo:hi].copy() for n in _Columns.NAMES},
+                            fields={k: v[lo:hi].copy() for k, v in c.fields.items()})  # fmt: skip
 
     def evict(self, now_ns: int) -> int:
         """Drop events older than the retention; returns how many were dropped."""
@@ -188,6 +207,7 @@ class EventStore:
             if cut:
                 for name in _Columns.NAMES:
                     setattr(buf.cols, name, getattr(buf.cols, name)[cut:])
+                buf.cols.fields = {k: v[cut:] for k, v in buf.cols.fields.items()}
                 dropped += cut
         for log in self._status.values():
             log.evict(cutoff)
@@ -201,7 +221,8 @@ class EventStore:
         if not buf.rows:
             return
         ids, times, ras, decs, sigmas, energies, parts, offs = zip(*buf.rows, strict=True)
-        buf.rows = []
+        own = list(zip(*buf.own_rows, strict=True)) if buf.own_rows else [()] * len(buf.own)
+        buf.rows, buf.own_rows = [], []
         buf.pending = set()
         new = [
             np.array(ids, dtype=_STR),
@@ -213,10 +234,11 @@ class EventStore:
             np.array(parts, np.int32),
             np.array(offs, np.int64),
         ]
-        merged = [
-            np.concatenate([getattr(buf.cols, n), a])
-            for n, a in zip(_Columns.NAMES, new, strict=True)
-        ]
+        names = [*_Columns.NAMES, *(n for n, _ in buf.own)]
+        new += [_column(list(v), k) for (_, k), v in zip(buf.own, own, strict=True)]
+        old = [*(getattr(buf.cols, n) for n in _Columns.NAMES),
+               *(buf.cols.fields[n] for n, _ in buf.own)]  # fmt: skip
+        merged = [np.concatenate([o, a]) for o, a in zip(old, new, strict=True)]
         order = np.argsort(merged[1], kind="stable")
         if not np.all(order[:-1] < order[1:]):
             merged = [m[order] for m in merged]
@@ -227,13 +249,29 @@ class EventStore:
             merged = [m[keep] for m in merged]
             detector = next(d for d, b in self._detectors.items() if b is buf)
             self._duplicates[detector] = self._duplicates.get(detector, 0) + int(repeats.size)
-        for name, arr in zip(_Columns.NAMES, merged, strict=True):
+        for name, arr in zip(_Columns.NAMES, merged, strict=False):
             setattr(buf.cols, name, arr)
+        buf.cols.fields = dict(zip(names[len(_Columns.NAMES):], merged[len(_Columns.NAMES):],
+                                   strict=True))  # fmt: skip
 
-    @staticmethod
-    def _empty(detector: str) -> EventColumns:
+    def _empty(self, detector: str) -> EventColumns:
         c = _Columns()
-        return EventColumns(detector, *(getattr(c, n) for n in _Columns.NAMES))
+        fields = {n: _column([], k) for n, k in self.own_fields.get(detector, ())}
+        return EventColumns(detector=detector, **{n: getattr(c, n) for n in _Columns.NAMES},
+                            fields=fields)  # fmt: skip
+
+
+def _column(values: list[Any], kind: str) -> npt.NDArray[Any]:
+    """A typed column of one of the detector's own fields (formats/detector_schema.py)."""
+    if kind == "str":
+        return np.array(["" if v is None else str(v) for v in values], dtype=_STR)
+    if kind == "object":
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+    if kind == "float64" and any(v is None for v in values):
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return np.array(values, dtype=kind)
 
 
 def _repeats(times: npt.NDArray[np.int64], ids: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
