@@ -19,8 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mmstream.errors import ConfigError
+from mmstream.formats.detector_schema import load_detector_schema
 from mmstream.formats.limits import Limits
 from mmstream.ledger.store import sqlite_url
+from mmstream.stream.conditions import ContextRule
 from mmstream.stream.settings import (
     AnalysisPolicy,
     RunLimits,
@@ -47,6 +49,17 @@ class AnalysisSettings(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     time_limit_s: float | None = Field(default=None, gt=0)  # default: analysis_time_limit_s
     memory_limit_mb: float | None = Field(default=None, gt=0)
+
+
+class ContextRuleSettings(BaseModel):
+    """Time when ``key`` equals ``equals`` is excluded from the livetime, with ``reason``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    equals: str | float | int | bool | None
+    reason: str
+    detector: str | None = None  # None: every detector
 
 
 class Settings(BaseSettings):
@@ -104,6 +117,11 @@ class Settings(BaseSettings):
     kafka: dict[str, str] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)  # what one input may cost (formats/limits.py)
     analyses: dict[str, AnalysisSettings] = Field(default_factory=dict)
+    # A detector's own event schema: its files, the current version first, then the older
+    # ones its writers may still use (formats/detector_schema.py).
+    detector_schemas: dict[str, list[Path]] = Field(default_factory=dict)
+    # Conditions (detector.<d>.context) that exclude time from the livetime, with a reason.
+    context_rules: list[ContextRuleSettings] = Field(default_factory=list)
 
     @field_validator("routes")
     @classmethod
@@ -173,6 +191,10 @@ class Settings(BaseSettings):
             create_topics=self.create_topics,
             archive_dir=self.archive_dir() if self.archive else None,
             heartbeat_max_gap_s=self.heartbeat_max_gap_s,
+            detector_schemas={d: load_detector_schema(d, list(p))
+                              for d, p in self.detector_schemas.items()},
+            context_rules=tuple(ContextRule(r.key, r.equals, r.reason, r.detector)
+                                for r in self.context_rules),
         )  # fmt: skip
 
     def kafka_config(self) -> dict[str, str | int | float | bool]:

@@ -61,6 +61,16 @@ class OtherAlert:
 
 
 @dataclass(frozen=True, slots=True)
+class DetectorConditions:
+    """A detector's conditions for the keys an analysis declares (``@analysis(conditions=)``):
+    the value in effect at each event of the window (aligned with ``inp.events[detector]``,
+    None where unknown) and the (start_ns, end_ns, value) intervals over the window."""
+
+    at: Mapping[str, Any] = field(default_factory=dict)  # key -> numpy object array
+    intervals: Mapping[str, tuple[tuple[int, int, Any], ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class AnalysisInput(Generic[P]):
     """Everything a handler may look at: no Kafka, no clock, no files."""
 
@@ -75,6 +85,7 @@ class AnalysisInput(Generic[P]):
     # other alerts in the window, of the kinds the analysis reads (``@analysis(alerts=...)``),
     # that reached us before this one did: whichever of two arrives second triggers
     alerts: tuple[OtherAlert, ...] = ()
+    conditions: Mapping[str, DetectorConditions] = field(default_factory=dict)  # per detector
 
     @classmethod
     def for_test(

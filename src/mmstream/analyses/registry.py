@@ -27,6 +27,7 @@ from mmstream.analyses.code import code_sha256, distribution, files_sha256
 from mmstream.analyses.inputs import (
     AnalysisInput,
     CoincidentEvent,
+    DetectorConditions,
     OtherAlert,
     Outcome,
     livetime_shortfall,
@@ -37,7 +38,8 @@ from mmstream.model import Alert, AlertType, FlatSkyMap, MultiOrderSkyMap, Resul
 
 ENTRY_POINT_GROUP = "mmstream.analyses"
 P = TypeVar("P", bound=BaseModel)
-__all__ = ["AnalysisInput", "CoincidentEvent", "OtherAlert", "Outcome", "livetime_shortfall"]
+__all__ = ["AnalysisInput", "CoincidentEvent", "DetectorConditions", "OtherAlert", "Outcome",
+           "livetime_shortfall"]  # fmt: skip
 # Every alert type except RETRACTION, which withdraws results rather than asking for new ones.
 DEFAULT_ALERT_TYPES = frozenset(t for t in AlertType if t is not AlertType.RETRACTION)
 
@@ -67,6 +69,7 @@ class AnalysisSpec(Generic[P]):
     setup: Callable[[P], Any] | None = None  # heavy resources, made once per process
     setup_files: Callable[[P], Iterable[str | Path]] | None = None  # what setup reads
     alert_kinds: frozenset[str] = frozenset()  # other alerts it reads (inp.alerts), by kind
+    condition_keys: tuple[str, ...] = ()  # detector conditions it reads (inp.conditions)
 
     def setup_sha256(self, params: P) -> str | None:
         """sha256 over the files the setup hook reads (content and name), for provenance."""
@@ -193,6 +196,7 @@ def analysis(
     setup: Callable[[P], Any] | None = None,
     setup_files: Callable[[P], Iterable[str | Path]] | None = None,
     alerts: Iterable[str] = (),
+    conditions: Iterable[str] = (),
 ) -> Callable[[Callable[[AnalysisInput[P]], Outcome]], AnalysisSpec[P]]:
     """Declare an analysis. ``window`` is (start, end) in seconds relative to the alert time;
     ``window_by(alert)`` or ``window_by(alert, params)`` picks it per alert instead (e.g.
@@ -206,7 +210,9 @@ def analysis(
     names the kinds of other alerts (analyses/windows.py KINDS) the handler reads as
     ``inp.alerts``: those in its window that reached us before the triggering one; a later
     revision or retraction of one of them re-runs the analysis, superseding its result.
-    ``detectors=()`` reads no detector at all (the run waits for no watermark)."""
+    ``detectors=()`` reads no detector at all (the run waits for no watermark).
+    ``conditions`` names the keys of the detectors' context streams the handler reads as
+    ``inp.conditions[detector]``: the value at each event's time, and the intervals."""
     if not name.isidentifier():
         raise RegistryError(f"analysis name {name!r} must be a Python identifier (used in topics)")
     if window[1] < window[0]:
@@ -249,6 +255,7 @@ def analysis(
             setup=setup,
             setup_files=setup_files,
             alert_kinds=kinds,
+            condition_keys=tuple(conditions),
         )
 
     return wrap

@@ -96,18 +96,24 @@ def load_detector_schema(detector: str, paths: list[Path]) -> DetectorSchema:
         have = {f["name"]: f["type"] for f in schema.get("fields", [])}
         for name, kind in core.items():
             if name not in have:
-                raise ConfigError(f"detector_schemas.{detector}: {path} lacks the core field "
-                                  f"{name!r} (a detector's schema extends detector_event.avsc)")
+                raise ConfigError(
+                    f"detector_schemas.{detector}: {path} lacks the core field "
+                    f"{name!r} (a detector's schema extends detector_event.avsc)"
+                )
             if json.dumps(have[name], sort_keys=True) != json.dumps(kind, sort_keys=True):
-                raise ConfigError(f"detector_schemas.{detector}: {path} gives core field "
-                                  f"{name!r} the type {have[name]!r}, not {kind!r}")
+                raise ConfigError(
+                    f"detector_schemas.{detector}: {path} gives core field "
+                    f"{name!r} the type {have[name]!r}, not {kind!r}"
+                )
     current = parsed[0]
     own = [f for f in current["fields"] if f["name"] not in core]
     older = [{f["name"] for f in s["fields"]} for s in parsed[1:]]
     for f in own:
         if any(f["name"] not in names for names in older) and "default" not in f:
-            raise ConfigError(f"detector_schemas.{detector}: field {f['name']!r} is new since an "
-                              "older version and has no default (schemas/README.md)")
+            raise ConfigError(
+                f"detector_schemas.{detector}: field {f['name']!r} is new since an "
+                "older version and has no default (schemas/README.md)"
+            )
     return DetectorSchema(
         detector, current, tuple(parsed[1:]), tuple(raws),
         tuple((f["name"], column_kind(f["type"])) for f in own),

@@ -9,6 +9,7 @@
 | ``mmstream-code`` | ``mmstream==X.Y.Z git=<commit> handler-sha256=<hex> [dist==version]`` |
 | ``mmstream-config-sha256`` | sha256 of the validated parameters' canonical JSON |
 | ``mmstream-inputs`` | JSON: the alert message, the detector offsets and the other alerts used |
+| ``mmstream-conditions`` | JSON: per detector and key, each condition value and its seconds |
 | ``mmstream-window`` | JSON: event-time window and livetime fraction |
 | ``mmstream-produced-at`` | RFC 3339 UTC |
 | ``mmstream-retraction`` | ``true`` on the RETRACTED result of a retraction |
@@ -34,6 +35,7 @@ from typing import Any
 PRODUCED_AT = "mmstream-produced-at"
 ANALYSIS = "mmstream-analysis"
 INPUTS = "mmstream-inputs"
+CONDITIONS = "mmstream-conditions"
 DLQ_REASON = "mmstream-dlq-reason"
 DLQ_ORIGIN = "mmstream-dlq-origin"
 # Headers only mmstream writes: a consumed alert carrying one is our own result, notice or
@@ -69,6 +71,8 @@ class ResultHeaders:
     supersedes: str | None = None
     late_update: int = 0
     superseded_by: str | None = None
+    # per detector, per condition key: [[value, seconds in effect in the window], ...]
+    conditions: dict[str, Any] | None = None
 
     def encode(self) -> Headers:
         out: Headers = [
@@ -92,6 +96,8 @@ class ResultHeaders:
             out.append(("mmstream-late-update", str(self.late_update).encode()))
         if self.superseded_by:
             out.append(("mmstream-superseded-by", self.superseded_by.encode()))
+        if self.conditions:
+            out.append((CONDITIONS, compact_json(self.conditions).encode()))
         return out
 
     def provenance(self) -> dict[str, str]:

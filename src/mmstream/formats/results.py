@@ -36,6 +36,7 @@ class ResultRecord:
     details: Any = field(default_factory=dict)
     supersedes: str | None = None
     excluded: list[dict[str, Any]] = field(default_factory=list)
+    conditions: dict[str, Any] = field(default_factory=dict)  # detector -> key -> intervals
 
     def as_avro(self) -> dict[str, Any]:
         return {
@@ -54,6 +55,7 @@ class ResultRecord:
             "notes": self.notes,
             "error": self.error,
             "details_json": compact_json(self.details),
+            "conditions_json": compact_json(self.conditions),
             "parameters_json": compact_json(self.parameters),
             "provenance": self.provenance,
             "supersedes": self.supersedes,

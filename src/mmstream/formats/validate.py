@@ -17,6 +17,7 @@ from mmstream.model import (
     NS_PER_S,
     Alert,
     Circle,
+    ContextChange,
     DetectorEvent,
     DetectorStatus,
     Ellipse,
@@ -139,6 +140,23 @@ def validate_event(
         raise DecodeError(f"{what} energy_gev {event.energy_gev} is not finite")
     _check_detector_time(what, event.time_ns, message_ns, limits)
     return event
+
+
+def validate_context(
+    change: ContextChange, detector: str, message_ns: int, limits: Limits = DEFAULT_LIMITS
+) -> ContextChange:
+    """A condition change of ``detector``, at a plausible time, with a bounded key."""
+    if change.detector != detector:
+        raise DecodeError(f"context says detector {change.detector[:100]!r}, "
+                          f"but its topic is {detector!r}'s")  # fmt: skip
+    if not change.key or len(change.key) > 200:
+        raise DecodeError(f"context key of {len(change.key)} characters (1 to 200)")
+    if isinstance(change.value, float) and not math.isfinite(change.value):
+        raise DecodeError(f"context value {change.value} for {change.key[:100]!r} is not finite")
+    if isinstance(change.value, str) and len(change.value) > 10_000:
+        raise DecodeError(f"context value of {len(change.value)} characters (at most 10,000)")
+    _check_detector_time("context", change.time_ns, message_ns, limits)
+    return change
 
 
 def validate_status(

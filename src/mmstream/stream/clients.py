@@ -128,6 +128,14 @@ class Clients:
         )
         return int(high)
 
+    def start_offset(self, topic: str, partition: int) -> int:
+        """The partition's first offset (its low watermark), waiting out a leader election."""
+        low, _ = leader_retry(
+            lambda: self.offsets.get_watermark_offsets(TopicPartition(topic, partition), 10),
+            "get_watermark_offsets",
+        )
+        return int(low)
+
     def offsets_for_times(self, wanted: list[TopicPartition]) -> list[TopicPartition]:
         if not wanted:
             return []

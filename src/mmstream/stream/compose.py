@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mmstream.analyses.registry import AnalysisSpec, params_sha256
-from mmstream.formats.headers import ResultHeaders
+from mmstream.formats.headers import ResultHeaders, compact_json
 from mmstream.formats.results import ResultRecord, encode_notice
 from mmstream.model import Alert, ResultStatus, Role
 from mmstream.ops.logging import get_logger
@@ -46,6 +46,49 @@ def _code(spec: AnalysisSpec[Any], params: BaseModel) -> str:
     return code_string(spec.source_sha256, spec.distribution, setup)
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as a JSON value (NaN: null)."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and value != value else value
+
+
+def _in_effect(conditions: dict[str, dict[str, list[tuple[int, int, Any]]]]) -> dict[str, Any]:
+    """Per detector and key, each value in effect in the window and for how many seconds."""
+    out: dict[str, Any] = {}
+    for d, keys in conditions.items():
+        out[d] = {}
+        for key, intervals in keys.items():
+            spans: dict[str, list[Any]] = {}
+            for a, b, v in intervals:
+                entry = spans.setdefault(repr(v), [v, 0.0])
+                entry[1] = round(entry[1] + (b - a) / 1e9, 6)
+            out[d][key] = list(spans.values())
+    return out
+
+
+class _EventExtras:
+    """A reported event's own detector fields and the conditions at its time, as JSON."""
+
+    def __init__(self, events: Any, conditions: dict[str, dict[str, list[Any]]]) -> None:
+        self.events, self.conditions = events, conditions
+        self._index: dict[str, dict[str, int]] = {}
+
+    def of(self, detector: str, event_id: str, time_ns: int) -> dict[str, str]:
+        out: dict[str, str] = {}
+        cols = self.events.get(detector)
+        if cols is not None and cols.fields:
+            index = self._index.setdefault(detector, {str(e): i for i, e in
+                                                      enumerate(cols.event_id)})  # fmt: skip
+            if (i := index.get(event_id)) is not None:
+                out["fields_json"] = compact_json({k: _plain(v[i])
+                                                   for k, v in cols.fields.items()})  # fmt: skip
+        if keys := self.conditions.get(detector):
+            at = {k: next((v for a, b, v in iv if a <= time_ns < b or time_ns == b == iv[-1][1]),
+                          None) for k, iv in keys.items()}  # fmt: skip
+            out["conditions_json"] = compact_json(at)
+        return out
+
+
 class Composer:
     def __init__(self, topics: Topics, sender: str, clock: Callable[[], int] = now_ns) -> None:
         self.topics, self.sender, self.clock = topics, sender, clock
@@ -54,6 +97,7 @@ class Composer:
         """The result of one run, and its notice."""
         job, inp, outcome = r.job, r.inp, r.outcome
         alert, spec = job.alert, job.spec
+        own = _EventExtras(inp.events, r.conditions)
         detector_inputs = []
         for detector, cols in sorted(inp.events.items()):
             for part in sorted(set(cols.partition.tolist())):
@@ -83,6 +127,7 @@ class Composer:
             # An older revision that came late is born superseded by the newer one, so that
             # a reader (and a later retraction of the newer one) leaves nothing of it live.
             superseded_by=r.newer.result_id if r.newer is not None else None,
+            conditions=_in_effect(r.conditions) or None,
         )  # fmt: skip
         record = ResultRecord(
             result_id=r.result_id, analysis=spec.name, analysis_version=spec.version,
@@ -92,7 +137,10 @@ class Composer:
             statistics=dict(outcome.statistics),
             events=[{"event_id": e.event_id, "detector": e.detector, "time_ns": e.time_ns,
                      "ra_deg": e.ra_deg, "dec_deg": e.dec_deg, "sigma_deg": e.sigma_deg,
-                     "values": dict(e.values)} for e in outcome.events],
+                     "values": dict(e.values), **own.of(e.detector, e.event_id, e.time_ns)}
+                    for e in outcome.events],
+            conditions={d: {k: [list(i) for i in v] for k, v in keys.items()}
+                        for d, keys in r.conditions.items()},
             notes=list(inp.notes), error=r.error, details=outcome.details,
             supersedes=r.supersedes, excluded=excluded,
         )  # fmt: skip

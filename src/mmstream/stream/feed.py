@@ -15,13 +15,14 @@ from collections import defaultdict
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from mmstream.errors import DecodeError
-from mmstream.formats.detector import decode_events, decode_status
+from mmstream.formats.detector import DetectorCodec, decode_status
 from mmstream.formats.limits import Limits
-from mmstream.formats.validate import check_size, validate_event, validate_status
+from mmstream.formats.validate import check_size, validate_context, validate_event, validate_status
 from mmstream.model import NS_PER_S, DetectorEvent
 from mmstream.ops.logging import get_logger
 from mmstream.stream.archive import Keeper
 from mmstream.stream.clients import Clients
+from mmstream.stream.conditions import Conditions
 from mmstream.stream.events import Events
 from mmstream.stream.latewatch import ClosedWindow, LateWatch
 from mmstream.stream.messages import origin
@@ -43,9 +44,12 @@ def message_time_ns(msg: Message) -> int:
 class DetectorFeed:
     def __init__(
         self, topics: Topics, limits: Limits, store: EventStore, late: LateWatch,
-        refusals: Refusals, keeper: Keeper, events: Events,
+        refusals: Refusals, keeper: Keeper, events: Events, conditions: Conditions | None = None,
+        codec: DetectorCodec | None = None,
     ) -> None:  # fmt: skip
         self.topics, self.limits, self.store, self.late = topics, limits, store, late
+        self.conditions = conditions if conditions is not None else Conditions()
+        self.codec = codec if codec is not None else DetectorCodec({})
         self.refusals, self.keeper, self.events = refusals, keeper, events
         self.watermarks = Watermarks()
         self.detector_of = topics.detector_of()
@@ -59,7 +63,11 @@ class DetectorFeed:
         since_ns = now_ns() - int(lookback_s * NS_PER_S)
         self.store.covered_from_ns = since_ns
         wanted: list[TopicPartition] = []
+        context: list[TopicPartition] = []  # from their beginning: a condition set long ago
         for d in self.topics.detectors:
+            for p in clients.partitions(self.topics.context(d)) or []:
+                topic = self.topics.context(d)
+                context.append(TopicPartition(topic, p, clients.start_offset(topic, p)))
             for topic in (self.topics.events(d), self.topics.status(d)):
                 parts = clients.partitions(topic)
                 if parts is None:
@@ -74,8 +82,9 @@ class DetectorFeed:
             if tp.topic.endswith(".events"):
                 self.watermarks.start_at(tp.topic, tp.partition, tp.offset)
                 self.partitions.setdefault(tp.topic, []).append(tp.partition)
-        consumer.assign(starts)
-        log.info("detector partitions assigned", count=len(starts), lookback_s=lookback_s)
+        consumer.assign([*starts, *context])
+        log.info("detector partitions assigned", count=len(starts) + len(context),
+                 lookback_s=lookback_s)  # fmt: skip
 
     def handle(self, msg: Message) -> None:
         """Store one detector event or status message (live, or replayed)."""
@@ -118,6 +127,18 @@ class DetectorFeed:
             raise DecodeError("detector message with no value (null)")
         check_size(value, self.limits)
         written_ns = message_time_ns(msg)
+        if topic.endswith(".context"):
+            change = self.codec.decode_context(value)
+            validate_context(change, detector, written_ns, self.limits)
+            _, partition, offset = origin(msg)
+            new = self.conditions.add(change, partition, offset)
+            if new and (hits := self.late.hits_at(detector, change.time_ns)):
+                self.events.late_event(detector)
+                self.late.late(hits)
+                log.info("late condition change in a closed window", detector=detector,
+                         key=change.key, time=format_utc(change.time_ns),
+                         results=[cw.result_id for cw in hits])  # fmt: skip
+            return []
         if topic.endswith(".status"):
             status = validate_status(decode_status(value), detector, written_ns, self.limits)
             self.store.add_status(status)
@@ -126,7 +147,7 @@ class DetectorFeed:
             self.heartbeats[status.detector] = max(latest, status.time_ns)
             return []
         self._messages[topic] += 1
-        events = decode_events(value)
+        events = self.codec.decode_events(value, detector)
         for i, event in enumerate(events):
             validate_event(event, detector, written_ns, self.limits,
                            index=i if len(events) > 1 else None)  # fmt: skip

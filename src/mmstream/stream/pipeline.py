@@ -16,12 +16,14 @@ from confluent_kafka import Message
 
 from mmstream.analyses.registry import AnalysisSpec, Registry
 from mmstream.errors import RegistryError
+from mmstream.formats.detector import DetectorCodec
 from mmstream.formats.headers import parse
 from mmstream.model import NS_PER_S, Alert, AlertType, ResultStatus
 from mmstream.ops.logging import get_logger
 from mmstream.stream.alertbook import AlertBook, Held, partner_updates, seen_ns
 from mmstream.stream.archive import Keeper
 from mmstream.stream.compose import Composer
+from mmstream.stream.conditions import Conditions
 from mmstream.stream.events import Events
 from mmstream.stream.feed import DetectorFeed
 from mmstream.stream.intake import read_alert
@@ -58,7 +60,11 @@ class Pipeline:
         self.params = params = {x.name: x.validate_params(s.policy(x.name).params)
                                 for x in registry}  # fmt: skip
         self.index = ResultsIndex()  # what our result topics hold
-        self.store = EventStore(retention_ns=int(s.lookback_s * NS_PER_S))
+        self.store = EventStore(
+            retention_ns=int(s.lookback_s * NS_PER_S),
+            fields={d: x.fields for d, x in s.detector_schemas.items()},
+        )
+        self.conditions = Conditions(s.context_rules)
         self.late = LateWatch(s.schedule)
         self.book = AlertBook(retention_ns=int(s.lookback_s * NS_PER_S))
         windows = {n: p.window for n, p in s.analyses.items() if p.window is not None}
@@ -67,8 +73,10 @@ class Pipeline:
         self.refusals = Refusals(s.topics.deadletter, s.instance, s.limits, events,
                                  publisher.queue, publisher.route)  # fmt: skip
         self.feed = DetectorFeed(s.topics, s.limits, self.store, self.late, self.refusals,
-                                 keeper, events)  # fmt: skip
-        self.runner = Runner(self.store, pool, s.run, s.topics, s.policy, self.book)
+                                 keeper, events, self.conditions,
+                                 DetectorCodec(s.detector_schemas))  # fmt: skip
+        self.runner = Runner(self.store, pool, s.run, s.topics, s.policy, self.book,
+                             self.conditions)  # fmt: skip
         self.composer = Composer(s.topics, s.instance)
         self._arrivals: dict[tuple[str, int, int], float] = {}
         publisher.listeners.append(self._index_published)

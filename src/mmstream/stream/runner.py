@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mmstream.analyses.inputs import Context, Previous
+from mmstream.analyses.inputs import Context, DetectorConditions, Previous
 from mmstream.analyses.registry import AnalysisInput, Outcome
 from mmstream.model import NS_PER_S, ResultStatus
 from mmstream.ops.logging import get_logger
 from mmstream.stream.alertbook import AlertBook
+from mmstream.stream.conditions import Conditions
 from mmstream.stream.results_index import Published
 from mmstream.stream.runs import Job, RunReport
 from mmstream.stream.settings import AnalysisPolicy, RunLimits, Topics
@@ -41,9 +42,11 @@ class Runner:
     def __init__(
         self, store: EventStore, pool: Pool, limits: RunLimits, topics: Topics,
         policy: Callable[[str], AnalysisPolicy], book: AlertBook | None = None,
+        conditions: Conditions | None = None,
     ) -> None:  # fmt: skip
         self.store, self.pool, self.limits, self.topics = store, pool, limits, topics
         self.book = book  # other alerts, for analyses that read them
+        self.conditions = conditions if conditions is not None else Conditions()
         self.policy = policy
         self._ids = itertools.count()
         self.running: dict[int, _Running] = {}
@@ -76,7 +79,14 @@ class Runner:
             notes.append(f"window starts before the event store's coverage ({format_utc(covered)})")
         events = {d: self.store.window(d, job.window) for d in job.detectors}
         max_gap = int(self.limits.max_status_gap_s * NS_PER_S)
-        livetime = {d: self.store.livetime(d, job.window, max_gap) for d in job.detectors}
+        cond = self.conditions
+        livetime = {d: self.store.livetime(d, job.window, max_gap, cond.excluded(d, job.window))
+                    for d in job.detectors}  # fmt: skip
+        keys = job.spec.condition_keys
+        conditions = {d: DetectorConditions(
+            {k: cond.at(d, k, events[d].time_ns) for k in keys},
+            {k: tuple(cond.intervals(d, k, job.window)) for k in keys}) for d in job.detectors
+        } if keys else {}  # fmt: skip
         a = job.alert
         context = Context(
             {"analysis": job.spec.label, "alert_id": a.alert_id, "revision": a.revision},
@@ -85,7 +95,7 @@ class Runner:
         )  # fmt: skip
         partners = self.book.partners(a, job.window, job.spec.alert_kinds) if self.book else ()
         inp = AnalysisInput(a, job.window, events, job.params, complete, tuple(notes), livetime,
-                            context, partners)  # fmt: skip
+                            context, partners, conditions)  # fmt: skip
         policy = self.policy(job.spec.name)
         memory = policy.memory_limit_mb or self.limits.memory_limit_mb
         task = Task(next(self._ids), job.spec, inp,
@@ -142,6 +152,9 @@ class Runner:
             run.newer,
             parents=self.store.ancestry(eid for c in events.values() for eid in c.event_id),
             event_topics={d: self.topics.events(d) for d in events},
+            conditions={
+                d: h for d in job.detectors if (h := self.conditions.history(d, job.window))
+            },
         )
 
     def partitions(self) -> set[tuple[str, int]]:

@@ -72,6 +72,8 @@ class RunReport:
     newer: Published | None = None  # a later revision's result, out before this one came
     parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
     event_topics: dict[str, str] = field(default_factory=dict)
+    # per detector, per key: the (start, end, value) intervals of its conditions in the window
+    conditions: dict[str, dict[str, list[tuple[int, int, Any]]]] = field(default_factory=dict)
 
     @property
     def result_id(self) -> str:

@@ -63,7 +63,7 @@ class Service:
         names = [s.name for s in self.registry if self.settings.policy(s.name).enabled]
         return [
             *(a for a in t.alerts if not a.startswith("^")),  # a pattern is no topic
-            *(x for d in t.detectors for x in (t.events(d), t.status(d))),
+            *(x for d in t.detectors for x in (t.events(d), t.status(d), t.context(d))),
             *(t.result(n) for n in names),
             *(t.notice(n) for n in names),
             t.deadletter,

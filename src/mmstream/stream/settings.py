@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mmstream.formats.detector_schema import DetectorSchema
 from mmstream.formats.limits import Limits
+from mmstream.stream.conditions import ContextRule
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class Topics:
     def status(self, detector: str) -> str:
         return f"detector.{detector}.status"
 
+    def context(self, detector: str) -> str:
+        return f"detector.{detector}.context"
+
     def result(self, analysis: str) -> str:
         return f"{self.result_prefix}{analysis}"
 
@@ -39,7 +44,8 @@ class Topics:
 
     def detector_of(self) -> dict[str, str]:
         """A detector's name comes from the topic it is on (configuration), never content."""
-        return {t: d for d in self.detectors for t in (self.events(d), self.status(d))}
+        return {t: d for d in self.detectors
+                for t in (self.events(d), self.status(d), self.context(d))}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,8 @@ class StreamSettings:
     create_topics: bool = True
     archive_dir: Path | None = None  # None: no raw archive
     heartbeat_max_gap_s: float = 60.0  # an upstream silent longer is reported down
+    detector_schemas: Mapping[str, DetectorSchema] = field(default_factory=dict)
+    context_rules: tuple[ContextRule, ...] = ()
 
     def policy(self, analysis: str) -> AnalysisPolicy:
         return self.analyses.get(analysis) or AnalysisPolicy()

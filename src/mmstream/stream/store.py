@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mmstream.model import DetectorEvent, DetectorStatus, EventColumns, Livetime, Window
+from mmstream.model import (
+    DetectorEvent,
+    DetectorStatus,
+    EventColumns,
+    ExcludedInterval,
+    Livetime,
+    Window,
+)
 from mmstream.stream.gaps import Gap, SequenceGaps
 from mmstream.stream.livetime import StatusLog
 
@@ -108,7 +115,8 @@ class EventStore:
         if buf is None:
             own = self.own_fields.get(detector, ())
             buf = self._detectors[detector] = _DetectorBuffer(
-                cols=_Columns(fields={n: _column([], k) for n, k in own}), own=own)
+                cols=_Columns(fields={n: _column([], k) for n, k in own}), own=own
+            )
         return buf
 
     def advance_watermark(self, detector: str, time_ns: int) -> None:
@@ -121,11 +129,17 @@ class EventStore:
         """Record the detector's state; the service moves the watermark (watermarks.py)."""
         self._status.setdefault(status.detector, StatusLog()).add(status)
 
-    def livetime(self, detector: str, window: Window, max_gap_ns: int) -> Livetime | None:
+    def livetime(
+        self, detector: str, window: Window, max_gap_ns: int,
+        excluded: list[ExcludedInterval] | None = None,
+    ) -> Livetime | None:  # fmt: skip
+        """The window's livetime from the status reports, less the data gaps and ``excluded``
+        (time a condition rule throws out)."""
         log = self._status.get(detector)
         if log is None:
             return None
-        return log.livetime(detector, window, max_gap_ns, self.gaps.excluded(detector, window))
+        out = [*self.gaps.excluded(detector, window), *(excluded or [])]
+        return log.livetime(detector, window, max_gap_ns, out)
 
     def parents_of(self, event_id: str) -> tuple[str, ...]:
         """The ids this event was derived from (empty if none, or unknown)."""

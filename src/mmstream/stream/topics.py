@@ -38,7 +38,11 @@ def ensure_topics(
                 name,
                 num_partitions=partitions,
                 replication_factor=-1,
-                config={"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)},
+                # a detector's conditions are read from the beginning: never deleted
+                config={
+                    "max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES),
+                    **({"retention.ms": "-1"} if name.endswith(".context") else {}),
+                },
             )
             for name in missing
         ],
