@@ -118,7 +118,7 @@ def _provenance(args: argparse.Namespace) -> int:
 
 
 def _lineage(args: argparse.Namespace) -> int:
-    from mmstream.provenance.report import lineage_rows
+    from mmstream.provenance.report import conditions_line, lineage_rows
 
     ledger = _ledger(args)
     rows = lineage_rows(ledger, args.ident)
@@ -131,6 +131,8 @@ def _lineage(args: argparse.Namespace) -> int:
         print(f"{r['result_id']}  {r['status']:<10} {r['result_status'] or '-':<22} "
               f"{r['analysis']}@{r['version']}  {r['alert_id']} rev {r['revision']}  "
               f"{outs or 'unpublished'}")  # fmt: skip
+        if cond := conditions_line(ledger.conditions(r["result_id"])):
+            print(f"    conditions: {cond}")
     return 0
 
 

@@ -164,6 +164,11 @@ def replay(
 
     summary = ReplaySummary(sandbox=sandbox)
     try:
+        # conditions from their beginning, as the live service reads them: a calibration set
+        # long before the range still applies in it
+        context_topics = [topics.context(d) for d in topics.detectors]
+        for msg in read(context_topics, 0, end_ns + margin, "context"):
+            pipeline.detector_message(msg)
         for msg in read(detector_topics, start_ns - margin, end_ns + margin, "detector"):
             pipeline.detector_message(msg)
             summary.detector_messages += 1

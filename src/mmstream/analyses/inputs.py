@@ -150,8 +150,17 @@ class Outcome:
 
 
 def columns_of(detector: str, events: list[DetectorEvent]) -> EventColumns:
-    """Events as the columns a handler receives (partition 0, offsets in order)."""
+    """Events as the columns a handler receives (partition 0, offsets in order), with the
+    detector's own fields as columns (numbers as float, anything else as strings)."""
     n = len(events)
+    names = sorted({k for e in events for k in e.fields})
+    fields: dict[str, Any] = {}
+    for name in names:
+        values = [e.fields.get(name) for e in events]
+        numeric = all(isinstance(v, int | float) or v is None for v in values)
+        fields[name] = (np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+                        if numeric else np.array(["" if v is None else str(v) for v in values],
+                                                 dtype=np.dtypes.StringDType()))  # fmt: skip
     return EventColumns(
         detector=detector,
         event_id=np.array([e.event_id for e in events], dtype=object),
@@ -164,6 +173,7 @@ def columns_of(detector: str, events: list[DetectorEvent]) -> EventColumns:
         ),
         partition=np.zeros(n, dtype=np.int32),
         offset=np.arange(n, dtype=np.int64),
+        fields=fields,
     )
 
 

@@ -106,7 +106,9 @@ class Recorder(Events):
                                     cols.offset.tolist(), cols.time_ns.tolist(), strict=True)
         ]  # fmt: skip
         edges = [(child, parent) for child, ps in r.parents.items() for parent in ps]
-        self._safely("run", lambda lg: lg.record_run(record, excluded, used, edges))
+        conditions = [(d, key, a, b, compact_json(v)) for d, keys in sorted(r.conditions.items())
+                      for key, spans in sorted(keys.items()) for a, b, v in spans]  # fmt: skip
+        self._safely("run", lambda lg: lg.record_run(record, excluded, used, edges, conditions))
 
     def retracted(self, r: Retraction) -> None:
         """A RETRACTED result: no window, no events; it retracts the result it supersedes."""

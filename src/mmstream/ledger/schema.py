@@ -89,6 +89,17 @@ excluded = Table(
     Column("reason", Text, nullable=False),
 )
 
+conditions = Table(  # the detector conditions in effect over a run's window
+    "conditions",
+    metadata,
+    Column("result_id", String(36), nullable=False, index=True),
+    Column("detector", String(255), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("start_ns", BigInteger, nullable=False),
+    Column("end_ns", BigInteger, nullable=False),
+    Column("value_json", Text, nullable=False),
+)
+
 outputs = Table(
     "outputs",
     metadata,

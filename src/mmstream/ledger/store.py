@@ -145,13 +145,18 @@ class Ledger:
         excluded: Iterable[tuple[str, int, int, str]] = (),
         events: Iterable[UsedEvent] = (),
         parents: Iterable[tuple[str, str]] = (),
+        conditions: Iterable[tuple[str, str, int, int, str]] = (),
     ) -> None:
         """Write (or rewrite) a run with its excluded intervals, the events it used and their
-        derived-from edges."""
+        derived-from edges, and the conditions in effect (detector, key, start, end, value)."""
         self._insert(schema.runs, [asdict(run)], key=("result_id",), replace=True)
         with self.engine.begin() as conn:
-            for table in (schema.excluded, schema.run_events):
+            for table in (schema.excluded, schema.run_events, schema.conditions):
                 conn.execute(table.delete().where(table.c.result_id == run.result_id))
+            cond = [dict(result_id=run.result_id, detector=d, key=k, start_ns=a, end_ns=b,
+                         value_json=v) for d, k, a, b, v in conditions]  # fmt: skip
+            if cond:
+                conn.execute(schema.conditions.insert(), cond)
             ex = [dict(result_id=run.result_id, detector=d, start_ns=a, end_ns=b, reason=r)
                   for d, a, b, r in excluded]  # fmt: skip
             if ex:
@@ -205,6 +210,9 @@ class Ledger:
 
     def excluded(self, result_id: str) -> list[dict[str, Any]]:
         return self._rows(schema.excluded, "result_id", result_id)
+
+    def conditions(self, result_id: str) -> list[dict[str, Any]]:
+        return self._rows(schema.conditions, "result_id", result_id)
 
     def outputs(self, result_id: str) -> list[dict[str, Any]]:
         return self._rows(schema.outputs, "result_id", result_id)

@@ -100,6 +100,18 @@ def to_prov_json(p: Provenance) -> dict[str, Any]:
             entity.setdefault(_q("event", eid), {"prov:type": "mmstream:DetectorEvent"})
     if r["supersedes"]:
         entity.setdefault(_q("result", r["supersedes"]), {"prov:type": "mmstream:Result"})
+    conditions = []
+    for c in p.conditions:  # each condition value in effect over the window, and when
+        cid = _q("condition", f"{c['detector']}/{c['key']}/{c['start_ns']}")
+        conditions.append(cid)
+        entity[cid] = {
+            "prov:type": "mmstream:DetectorCondition",
+            "mmstream:detector": c["detector"],
+            "mmstream:key": c["key"],
+            "mmstream:value": c["value_json"],
+            "mmstream:from": format_utc(c["start_ns"]),
+            "mmstream:to": format_utc(c["end_ns"]),
+        }
 
     activity_attrs: dict[str, Any] = {
         "prov:type": "mmstream:AnalysisRun",
@@ -126,7 +138,7 @@ def to_prov_json(p: Provenance) -> dict[str, Any]:
             rel["prov:type"] = kind
         derived[f"_:d{len(derived)}"] = rel
 
-    for inp in (alert, params):
+    for inp in (alert, params, *conditions):
         use(inp)
     derive(result, alert)
     for e in p.events:

@@ -27,6 +27,7 @@ class Provenance:
     ancestry: dict[str, list[str]]
     outputs: list[dict[str, Any]]
     superseded_by: list[dict[str, Any]] = field(default_factory=list)
+    conditions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def result_id(self) -> str:
@@ -67,6 +68,9 @@ def gather(ledger: Ledger, result_id: str) -> Provenance | None:
         alert_input=alert_input,
         alert_history=history,
         excluded=sorted(ledger.excluded(rid), key=lambda e: (e["detector"], e["start_ns"])),
+        conditions=sorted(
+            ledger.conditions(rid), key=lambda c: (c["detector"], c["key"], c["start_ns"])
+        ),
         events=events,
         ancestry=ledger.ancestors(e["event_id"] for e in events),
         outputs=ledger.outputs(rid),
@@ -147,6 +151,15 @@ def render_text(p: Provenance, max_events: int = 20) -> str:
         ]
     else:
         lines.append("  excluded     nothing")
+    lines += ["", "conditions (detector.<d>.context, in effect over the window)"]
+    if p.conditions:
+        for (detector, key), spans in _by_key(p.conditions).items():
+            lines.append(f"  {detector} {key}:")
+            lines += [f"    {_when(c['start_ns'])} .. {_when(c['end_ns'])}  "
+                      f"{c['value_json']}  ({(c['end_ns'] - c['start_ns']) / 1e9:.0f} s)"
+                      for c in spans]  # fmt: skip
+    else:
+        lines.append("  none recorded (the detector sends no conditions)")
     params = json.dumps(json.loads(r["params_json"]), sort_keys=True)
     lines += [
         "",
@@ -173,6 +186,19 @@ def render_text(p: Provenance, max_events: int = 20) -> str:
     for s in p.superseded_by:
         lines.append(f"  replaced by  {s['result_id']} ({s['result_status']}, rev {s['revision']})")
     return "\n".join(lines) + "\n"
+
+
+def _by_key(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    out: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for c in rows:
+        out[(c["detector"], c["key"])].append(c)
+    return out
+
+
+def conditions_line(rows: list[dict[str, Any]]) -> str:
+    """The conditions of a run on one line: each key's values over the window."""
+    return "; ".join(f"{d} {k} = {', '.join(dict.fromkeys(c['value_json'] for c in spans))}"
+                     for (d, k), spans in _by_key(rows).items())  # fmt: skip
 
 
 def lineage_rows(ledger: Ledger, ident: str) -> list[dict[str, Any]]:
