@@ -19,7 +19,7 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from benchmarks import ingest, kernels, latency
+from benchmarks import asof, ingest, kernels, latency
 from mmstream.broker.local import LocalKafka
 
 HERE = Path(__file__).resolve().parent
@@ -136,6 +136,14 @@ def main() -> None:
         )
     else:
         notes.append(f"kernels skipped: {kernels.MAP_A} absent")
+    j = asof.asof()
+    row(
+        f"as-of join of conditions, {j['events']:,.0f} events against {j['changes']:,.0f} "
+        "changes of one key",
+        f"ours {j['ours_s'] * 1000:.1f} ms, bare numpy searchsorted {j['bare_s'] * 1000:.1f} ms",
+        f"{j['bare_s'] / j['ours_s']:.2f} × the bare limit",
+        "",
+    )
     mem = subprocess.run([sys.executable, "-m", "benchmarks.memory", str(n)],
                          capture_output=True, text=True, check=True, cwd=HERE.parent)  # fmt: skip
     m = json.loads(mem.stdout.strip().splitlines()[-1])
