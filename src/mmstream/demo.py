@@ -18,8 +18,12 @@ from mmstream.feeders import (
     Injection,
     background_events,
     igwn_alert,
+    produce_context,
     produce_events,
     produce_heartbeats,
+    simulated_schema,
+    simulated_schema_paths,
+    with_fields,
     with_injections,
 )
 from mmstream.formats.headers import headers_dict
@@ -51,6 +55,10 @@ def run_demo(
         # over the last one's alert partitions at once. A name per run would wait for the old
         # member's session to expire (45 s after a broker restart restored it).
         instance="mmstream-demo",
+        # the simulated detector sends its own fields and its conditions; a closed shutter
+        # is excluded from the livetime
+        detector_schemas={"icecube": simulated_schema_paths()},
+        context_rules=[{"key": "shutter.3", "equals": "closed", "reason": "shutter 3 closed"}],
     )
     registry = Registry.discover()
     service = App(settings, registry)
@@ -71,12 +79,22 @@ def run_demo(
     detector = "icecube"
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     end = now_ns()
-    events = with_injections(
+    events = with_fields(with_injections(
         detector,
         background_events(detector, end - 1200 * NS_PER_S, end, rate_hz, seed=int(run, 16)),
         [planted],
-    )
-    produce_events(producer, settings.detector_topic(detector), events)
+    ), seed=int(run, 16))  # fmt: skip
+    produce_events(producer, settings.detector_topic(detector), events, simulated_schema())
+    closed = (t_alert - 300 * NS_PER_S, t_alert - 240 * NS_PER_S)
+    produce_context(producer, settings.topics().context(detector), detector, [
+        (end - 86_400 * NS_PER_S, "calibration", "cal-2026-11"),
+        (end - 86_400 * NS_PER_S, "shutter.3", "open"),
+        (closed[0], "shutter.3", "closed"), (closed[1], "shutter.3", "open"),
+        (t_alert + 200 * NS_PER_S, "calibration", "cal-2026-12"),
+    ])  # fmt: skip
+    print(f"[demo] sent {detector}'s conditions: shutter 3 closed {format_utc(closed[0])} .. "
+          f"{format_utc(closed[1])} (60 s), calibration cal-2026-11 then cal-2026-12 from "
+          f"{format_utc(t_alert + 200 * NS_PER_S)}")  # fmt: skip
     produce_heartbeats(
         producer, settings.status_topic(detector), detector, end - 1200 * NS_PER_S, end
     )
@@ -163,6 +181,9 @@ def print_result(value: bytes, headers: dict[str, bytes]) -> None:
         print(f"    event   : {event['event_id']}  {values}")
     if len(record["events"]) > 5:
         print(f"    ...       {len(record['events']) - 5} more")
+    for ex in record["excluded"]:
+        print(f"    excluded: {ex['detector']} {format_utc(ex['start_ns'])} .. "
+              f"{format_utc(ex['end_ns'])}: {ex['reason']}")  # fmt: skip
     print("    headers :")
     for key, raw in headers.items():
         shown = str(uuid.UUID(bytes=raw)) if key == "_id" and len(raw) == 16 else raw.decode()

@@ -109,11 +109,15 @@ def with_fields(events: list[DetectorEvent], seed: int = 0) -> list[DetectorEven
     return out
 
 
+def simulated_schema_paths() -> list[Path]:
+    """The simulated detector's own event schema files: the current version, then v1."""
+    root = Path(str(resources.files("mmstream").joinpath("schemas", "detectors")))
+    return [root / "simulated.avsc", root / "history" / "simulated.v1.avsc"]
+
+
 def simulated_schema() -> DetectorSchema:
     """The simulated detector's own event schema, with its older version."""
-    root = Path(str(resources.files("mmstream").joinpath("schemas", "detectors")))
-    return load_detector_schema("simulated", [root / "simulated.avsc",
-                                              root / "history" / "simulated.v1.avsc"])  # fmt: skip
+    return load_detector_schema("simulated", simulated_schema_paths())
 
 
 def produce_context(

@@ -68,6 +68,9 @@ class DetectorFeed:
             for p in clients.partitions(self.topics.context(d)) or []:
                 topic = self.topics.context(d)
                 context.append(TopicPartition(topic, p, clients.start_offset(topic, p)))
+                # a heartbeat also waits for the conditions sent before it
+                self.watermarks.start_at(topic, p, context[-1].offset)
+                self.partitions.setdefault(topic, []).append(p)
             for topic in (self.topics.events(d), self.topics.status(d)):
                 parts = clients.partitions(topic)
                 if parts is None:
@@ -90,9 +93,9 @@ class DetectorFeed:
         """Store one detector event or status message (live, or replayed)."""
         stored = self.keeper.keep(msg)
         topic, partition, offset = origin(msg)
-        if topic.endswith(".events"):
-            # Read, whatever comes of it: a heartbeat waits for the events partitions to be
-            # read up to their end, and a refused last message must not hold it back.
+        if topic.endswith((".events", ".context")):
+            # Read, whatever comes of it: a heartbeat waits for the events (and conditions)
+            # partitions to be read up to their end; a refused last message must not hold it.
             self.watermarks.read(topic, partition, offset)
         if self.refusals.seen(topic, partition, offset):
             return  # dead-lettered before a restart: once is enough
@@ -187,10 +190,10 @@ class DetectorFeed:
 
     def _heartbeat(self, clients: Clients, detector: str, time_ns: int) -> None:
         """Count the heartbeat once the events sent before it have been read."""
-        topic = self.topics.events(detector)
+        topics = (self.topics.events(detector), self.topics.context(detector))
         try:
             ends = {(topic, p): clients.end_offset(topic, p)
-                    for p in self.partitions.get(topic, [])}  # fmt: skip
+                    for topic in topics for p in self.partitions.get(topic, [])}  # fmt: skip
         except KafkaException as exc:  # the watermark only waits for the next heartbeat
             log.warning("heartbeat not counted: end offsets unknown", detector=detector,
                         error=str(exc))  # fmt: skip
