@@ -41,6 +41,8 @@ def test_demo_prints_a_result_naming_the_planted_event(kafka_bootstrap: str) -> 
     # every analysis a GW alert triggers (the supernova search waits for SNEWS or Super-K)
     lvk = [s for s in Registry.discover() if s.sources is None or "LVK" in s.sources]
     assert len(lvk) == 5 and out.count("[COMPLETED]") == len(lvk)
+    # the simulated detector's conditions: its closed shutter is thrown out, with the reason
+    assert "excluded: icecube" in out and ": shutter 3 closed" in out
     for header in ("_id:", "mmstream-code: mmstream==", "mmstream-inputs:", "mmstream-window:"):
         assert header in out
 
