@@ -229,6 +229,12 @@ class Pipeline:
             self.collect()
         self.publisher.drain(120)
 
+    def evict(self, now: int) -> None:
+        """Forget what is older than the lookback: events, alerts, superseded conditions."""
+        self.store.evict(now)
+        self.book.evict(now)
+        self.conditions.evict(now - int(self.settings.lookback_s * NS_PER_S))
+
     def revoke(self, partitions: set[tuple[str, int]]) -> None:
         """Partitions another member owns now: their unfinished alerts go to it."""
         self.scheduler.revoke(partitions)

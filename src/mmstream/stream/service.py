@@ -167,8 +167,7 @@ class Service:
             if time.monotonic() - self.p.keeper.flushed > 1.0:
                 self.p.keeper.flush()
             if now - last_evict > 60:
-                self.p.store.evict(now_ns())
-                self.p.book.evict(now_ns())
+                self.p.evict(now_ns())
                 last_evict = now
 
     def _ok(self, msg: Message) -> bool:
