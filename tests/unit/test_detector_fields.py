@@ -40,9 +40,15 @@ def test_the_detectors_own_fields_round_trip_single_and_batched(tmp_path: Path) 
     assert got == event
     batch = [_event(i, signalness=i / 10) for i in range(5)]
     assert codec.decode_events(encode_batch("icecube", batch, SCHEMA), "icecube") == batch
-    # a core-schema event still reads, with no fields of its own
+    # a core-schema event still reads, its own fields at their defaults
     plain = DetectorEvent("p", "icecube", 0, T0, 1.0, 2.0, 0.5)
-    assert codec.decode_events(encode_event(plain), "icecube") == [plain]
+    (read,) = codec.decode_events(encode_event(plain), "icecube")
+    assert read == replace(plain, fields=SCHEMA.defaults) and read.fields["signalness"] == 0.0
+    # two detectors with the very same schema each read their own events
+    twins = DetectorCodec({"icecube": SCHEMA, "km3net": replace(SCHEMA, detector="km3net")})
+    for d in ("icecube", "km3net"):
+        (got,) = twins.decode_events(encode_event(replace(event, detector=d), SCHEMA), d)
+        assert got.fields == event.fields
     other = json.loads(json.dumps(SCHEMA.raw[0]))
     other["name"] = "Km3netEvent"
     (tmp_path / "km3net.avsc").write_text(json.dumps(other))
@@ -131,3 +137,27 @@ def test_a_handler_from_its_own_module_weights_by_signalness() -> None:
     assert [e.event_id for e in out.events] == ["e1", "e3"]
     assert out.details["calibrations"] == ["cal-A", "cal-B"]
     assert load_schema("detector_context.avsc")["name"] == "mmstream.DetectorContext"
+
+
+def test_rules_compare_by_kind_and_a_late_change_decides_its_span() -> None:
+    from mmstream.stream.conditions import same
+
+    assert same(False, False) and not same(False, 0) and not same(1, True) and same(1, 1.0)
+    cond = Conditions((ContextRule("beam", False, "beam off"),))
+    for seq, (t, v) in enumerate([(T0, True), (T0 + 100 * NS_PER_S, 0),
+                                  (T0 + 200 * NS_PER_S, False)]):  # fmt: skip
+        cond.add(ContextChange("icecube", seq, t, "beam", v), 0, seq)
+    (ex,) = cond.excluded("icecube", Window(T0, T0 + 300 * NS_PER_S))
+    assert (ex.start_ns, ex.reason) == (T0 + 200 * NS_PER_S, "beam off")  # 0 is not False
+    # a change long before a window still decides the window's start: its span reaches it
+    late = ContextChange("icecube", 9, T0 - 500 * NS_PER_S, "beam", False)
+    cond.add(late, 0, 9)
+    assert cond.effect(late) == (T0 - 500 * NS_PER_S, T0)
+    again = ContextChange("icecube", 10, T0 + 250 * NS_PER_S, "beam", False)
+    cond.add(again, 0, 10)
+    assert cond.effect(again) is None, "the value already in effect: nothing changes"
+    assert cond.admits(ContextChange("icecube", 11, T0, "k2", 1.0))
+    full = Conditions(max_keys=1)
+    full.add(ContextChange("icecube", 0, T0, "a", 1.0), 0, 0)
+    assert full.admits(ContextChange("icecube", 1, T0, "a", 2.0))
+    assert not full.admits(ContextChange("icecube", 2, T0, "b", 2.0))

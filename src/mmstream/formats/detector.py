@@ -14,7 +14,12 @@ from functools import cache
 from typing import Any
 
 from mmstream.errors import DecodeError
-from mmstream.formats.avro import SingleObjectDecoder, encode_single, load_schema
+from mmstream.formats.avro import (
+    SingleObjectDecoder,
+    encode_single,
+    load_schema,
+    schema_fingerprint,
+)
 from mmstream.formats.detector_schema import DetectorSchema
 from mmstream.model import ContextChange, DetectorEvent, DetectorStatus
 
@@ -30,12 +35,20 @@ HISTORY = {EVENT_SCHEMA: ("history/detector_event.v1.avsc",)}
 def _readers(
     own: Mapping[str, DetectorSchema],
 ) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Every kind of record, with its versions; a detector's own events are the kind
+    ``event:<d>`` of the first detector with that very schema (its fingerprint), and the
+    detectors sharing it are told apart by the topic (``DetectorCodec.sharing``)."""
+
     def kind(name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return load_schema(name), [load_schema(old) for old in HISTORY.get(name, ())]
 
     readers = {"event": kind(EVENT_SCHEMA), "batch": kind(BATCH_SCHEMA),
                "status": kind(STATUS_SCHEMA), "context": kind(CONTEXT_SCHEMA)}  # fmt: skip
+    taken = {schema_fingerprint(v) for r, old in readers.values() for v in (r, *old)}
     for d, schema in own.items():
+        if schema_fingerprint(schema.current) in taken:
+            continue  # the same schema as one registered already: one reader serves both
+        taken.add(schema_fingerprint(schema.current))
         readers[f"event:{d}"] = (schema.current, list(schema.history))
         readers[f"batch:{d}"] = (schema.batch(0),
                                  [schema.batch(i) for i in range(1, len(schema.raw))])  # fmt: skip
@@ -52,20 +65,36 @@ class DetectorCodec:
 
     def __init__(self, own: Mapping[str, DetectorSchema]) -> None:
         self.own = dict(own)
-        self._decoder = SingleObjectDecoder(_readers(own)) if own else _decoder()
+        readers = _readers(own)
+        self._decoder = SingleObjectDecoder(readers) if own else _decoder()
+        # detectors whose own schema is identical share its reader (and the core one's)
+        core = schema_fingerprint(load_schema(EVENT_SCHEMA))
+        self.sharing: dict[str, set[str]] = {}
+        for d, schema in self.own.items():
+            fp = schema_fingerprint(schema.current)
+            first = "" if fp == core else next(
+                k.split(":", 1)[1] for k, (r, _) in readers.items()
+                if k.startswith("event:") and schema_fingerprint(r) == fp)  # fmt: skip
+            self.sharing.setdefault(first, set()).add(d)
 
     def decode_events(self, data: bytes, detector: str | None = None) -> list[DetectorEvent]:
         """The events of one message; another detector's own schema on this one's topic is
         refused (its fields would be misread)."""
         kind, rec = self._decoder.decode(data)
         base, _, whose = kind.partition(":")
-        if whose and detector is not None and whose != detector:
-            raise DecodeError(f"an event in {whose!r}'s own schema on {detector!r}'s topic")
-        names = [n for n, _ in self.own[whose].fields] if whose else []
+        names: list[str] = []
+        defaults: Mapping[str, Any] = {}
+        if whose:  # a detector's own schema (maybe shared by several detectors)
+            owners = self.sharing.get(whose, {whose})
+            if detector is not None and detector not in owners:
+                raise DecodeError(f"an event in {whose!r}'s own schema on {detector!r}'s topic")
+            names = [n for n, _ in self.own[detector or whose].fields]
+        elif detector is not None and (own := self.own.get(detector)) is not None:
+            defaults = own.defaults  # a core-schema event: the own fields at their defaults
         if base == "event":
-            return [_event(rec, names)]
+            return [_event(rec, names, defaults)]
         if base == "batch":
-            return [_event(r, names) for r in rec["events"]]
+            return [_event(r, names, defaults) for r in rec["events"]]
         raise DecodeError(f"a {kind} record on an events topic")
 
     def decode_context(self, data: bytes) -> ContextChange:
@@ -92,7 +121,9 @@ def _event_record(event: DetectorEvent) -> dict[str, Any]:
     }
 
 
-def _event(rec: dict[str, Any], names: Sequence[str] = ()) -> DetectorEvent:
+def _event(
+    rec: dict[str, Any], names: Sequence[str] = (), defaults: Mapping[str, Any] | None = None
+) -> DetectorEvent:
     return DetectorEvent(
         event_id=rec["event_id"],
         detector=rec["detector"],
@@ -104,7 +135,7 @@ def _event(rec: dict[str, Any], names: Sequence[str] = ()) -> DetectorEvent:
         energy_gev=rec["energy_gev"],
         derived_from=tuple(rec["derived_from"]),
         source=rec["source"],
-        fields={n: rec[n] for n in names},
+        fields={n: rec[n] for n in names} if names else dict(defaults or {}),
     )
 
 

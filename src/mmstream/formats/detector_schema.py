@@ -36,16 +36,19 @@ class DetectorSchema:
     raw: tuple[dict[str, Any], ...]  # every version as written (current first)
     fields: tuple[tuple[str, str], ...]  # (name, column kind) of the detector's own fields
     defaults: dict[str, Any]  # per own field, what a record without it reads as
+    batches: tuple[dict[str, Any], ...] = ()  # parsed batch records, one per version
 
     def batch(self, index: int) -> dict[str, Any]:
-        """The batch record carrying events of version ``index`` (0: current), parsed."""
-        name = f"DetectorBatch_{''.join(c if c.isalnum() else '_' for c in self.detector)}"
-        items = self.raw[index]
-        return _parse(
-            {"type": "record", "name": name, "namespace": "mmstream",
-             "fields": [{"name": "detector", "type": "string"},
-                        {"name": "events", "type": {"type": "array", "items": items}}]},
-        )  # fmt: skip
+        """The batch record carrying events of version ``index`` (0: current), parsed once
+        (a parsed schema is the key of its cached fingerprint)."""
+        return self.batches[index] if self.batches else _batch(self.detector, self.raw[index])
+
+
+def _batch(detector: str, items: dict[str, Any]) -> dict[str, Any]:
+    name = f"DetectorBatch_{''.join(c if c.isalnum() else '_' for c in detector)}"
+    events = {"name": "events", "type": {"type": "array", "items": items}}
+    return _parse({"type": "record", "name": name, "namespace": "mmstream",
+                   "fields": [{"name": "detector", "type": "string"}, events]})  # fmt: skip
 
 
 def _parse(raw: Any) -> dict[str, Any]:
@@ -118,4 +121,5 @@ def load_detector_schema(detector: str, paths: list[Path]) -> DetectorSchema:
         detector, current, tuple(parsed[1:]), tuple(raws),
         tuple((f["name"], column_kind(f["type"])) for f in own),
         {f["name"]: f.get("default") for f in own},
+        tuple(_batch(detector, raw) for raw in raws),
     )  # fmt: skip

@@ -34,6 +34,9 @@ class Limits(BaseModel):
     detector_max_age_s: float = Field(default=30 * 86_400.0, gt=0)
     # Writers (``source``) one detector may have: each is tracked for sequence gaps.
     max_sources: int = Field(default=1000, gt=0)
+    # Condition keys (detector.<d>.context) one detector may have: each is kept, and
+    # written into every result of its windows.
+    max_condition_keys: int = Field(default=1000, gt=0)
     # Dead letters larger than this keep only this many leading bytes; the whole message
     # stays in the raw archive and the headers give its length and sha256. The topics
     # mmstream creates take 8 MiB plus headers, so any accepted alert fits whole.

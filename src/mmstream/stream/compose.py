@@ -3,6 +3,7 @@ headers, and the JSON notice where the analysis wrote one."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -47,9 +48,17 @@ def _code(spec: AnalysisSpec[Any], params: BaseModel) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """A numpy scalar as a JSON value (NaN: null)."""
-    value = value.item() if hasattr(value, "item") else value
-    return None if isinstance(value, float) and value != value else value
+    """A value as JSON: numpy scalars and arrays unwrapped, NaN and infinities null (JSON
+    has neither), lists and maps all the way down."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
 
 
 def _in_effect(conditions: dict[str, dict[str, list[tuple[int, int, Any]]]]) -> dict[str, Any]:
@@ -69,23 +78,23 @@ def _in_effect(conditions: dict[str, dict[str, list[tuple[int, int, Any]]]]) -> 
 class _EventExtras:
     """A reported event's own detector fields and the conditions at its time, as JSON."""
 
-    def __init__(self, events: Any, conditions: dict[str, dict[str, list[Any]]]) -> None:
-        self.events, self.conditions = events, conditions
+    def __init__(self, events: Any, at_events: dict[str, dict[str, Any]]) -> None:
+        self.events, self.at_events = events, at_events
         self._index: dict[str, dict[str, int]] = {}
 
     def of(self, detector: str, event_id: str, time_ns: int) -> dict[str, str]:
         out: dict[str, str] = {}
         cols = self.events.get(detector)
-        if cols is not None and cols.fields:
-            index = self._index.setdefault(detector, {str(e): i for i, e in
-                                                      enumerate(cols.event_id)})  # fmt: skip
-            if (i := index.get(event_id)) is not None:
-                out["fields_json"] = compact_json({k: _plain(v[i])
-                                                   for k, v in cols.fields.items()})  # fmt: skip
-        if keys := self.conditions.get(detector):
-            at = {k: next((v for a, b, v in iv if a <= time_ns < b or time_ns == b == iv[-1][1]),
-                          None) for k, iv in keys.items()}  # fmt: skip
-            out["conditions_json"] = compact_json(at)
+        if cols is None:
+            return out
+        index = self._index.setdefault(detector, {str(e): i for i, e in
+                                                  enumerate(cols.event_id)})  # fmt: skip
+        if (i := index.get(event_id)) is None:
+            return out  # not an event of the window (a handler may report others)
+        if cols.fields:
+            out["fields_json"] = compact_json({k: _plain(v[i]) for k, v in cols.fields.items()})
+        if keys := self.at_events.get(detector):
+            out["conditions_json"] = compact_json({k: _plain(v[i]) for k, v in keys.items()})
         return out
 
 
@@ -97,7 +106,7 @@ class Composer:
         """The result of one run, and its notice."""
         job, inp, outcome = r.job, r.inp, r.outcome
         alert, spec = job.alert, job.spec
-        own = _EventExtras(inp.events, r.conditions)
+        own = _EventExtras(inp.events, r.event_conditions)
         detector_inputs = []
         for detector, cols in sorted(inp.events.items()):
             for part in sorted(set(cols.partition.tolist())):

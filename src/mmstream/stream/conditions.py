@@ -44,7 +44,7 @@ class KeyLog:
     def add(self, time_ns: int, value: Value, ref: tuple[int, int]) -> bool:
         """Record a change; False for a repeat of one already held (same time and value)."""
         i = bisect.bisect_right(self.times, time_ns)
-        if i > 0 and self.times[i - 1] == time_ns and self.values[i - 1] == value:
+        if i > 0 and self.times[i - 1] == time_ns and same(self.values[i - 1], value):
             return False
         self.times.insert(i, time_ns)
         self.values.insert(i, value)
@@ -74,7 +74,7 @@ class KeyLog:
         vals = [values[lo], *values[lo + 1 : hi + 1].tolist()]
         out: list[tuple[int, int, Value]] = []
         for a, b, v in zip(edges[:-1], edges[1:], vals, strict=True):
-            if out and out[-1][2] == v and out[-1][1] == a:
+            if out and same(out[-1][2], v) and out[-1][1] == a:
                 out[-1] = (out[-1][0], b, v)
             elif b > a or not out:
                 out.append((a, b, v))
@@ -88,16 +88,46 @@ class KeyLog:
             self._arrays = None
 
 
-class Conditions:
-    """Every detector's conditions, by key."""
+def same(a: Value, b: Value) -> bool:
+    """Equal values of one kind: a boolean never equals a number (``True == 1`` in Python)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b
 
-    def __init__(self, rules: tuple[ContextRule, ...] = ()) -> None:
-        self.rules = rules
+
+class Conditions:
+    """Every detector's conditions, by key (at most ``max_keys`` keys a detector)."""
+
+    def __init__(self, rules: tuple[ContextRule, ...] = (), max_keys: int = 1000) -> None:
+        self.rules, self.max_keys = rules, max_keys
         self.logs: dict[tuple[str, str], KeyLog] = {}
+        self._keys: dict[str, int] = {}
+
+    def admits(self, change: ContextChange) -> bool:
+        """Whether the key is known, or one more still fits the detector's limit."""
+        known = (change.detector, change.key) in self.logs
+        return known or self._keys.get(change.detector, 0) < self.max_keys
 
     def add(self, change: ContextChange, partition: int, offset: int) -> bool:
-        log = self.logs.setdefault((change.detector, change.key), KeyLog())
+        """Record a change; False for a repeat of one held."""
+        key = (change.detector, change.key)
+        if key not in self.logs:
+            self._keys[change.detector] = self._keys.get(change.detector, 0) + 1
+        log = self.logs.setdefault(key, KeyLog())
         return log.add(change.time_ns, change.value, (partition, offset))
+
+    def effect(self, change: ContextChange) -> tuple[int, int] | None:
+        """The span a change just added decides: from its time to the key's next change
+        (None: the value before it was the same, so it changes nothing)."""
+        log = self.logs[(change.detector, change.key)]
+        t = change.time_ns
+        i = bisect.bisect_left(log.times, t)
+        while not same(log.values[i], change.value):  # it is among the changes at time t
+            i += 1
+        if i > 0 and same(log.values[i - 1], change.value):
+            return None
+        after = bisect.bisect_right(log.times, t)
+        return t, log.times[after] if after < len(log.times) else 2**62
 
     def keys(self, detector: str) -> list[str]:
         return sorted(k for d, k in self.logs if d == detector)
@@ -123,7 +153,7 @@ class Conditions:
             if rule.detector not in (None, detector):
                 continue
             for a, b, value in self.intervals(detector, rule.key, window):
-                if value == rule.equals and b > a:
+                if same(value, rule.equals) and b > a:
                     out.append(ExcludedInterval(a, b, rule.reason))
         return sorted(out, key=lambda e: (e.start_ns, e.reason))
 

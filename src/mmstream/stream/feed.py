@@ -134,8 +134,13 @@ class DetectorFeed:
             change = self.codec.decode_context(value)
             validate_context(change, detector, written_ns, self.limits)
             _, partition, offset = origin(msg)
+            if not self.conditions.admits(change):
+                raise DecodeError(f"context key {change.key[:100]!r} would be {detector!r}'s "
+                                  f"key number {self.conditions.max_keys + 1} (limit "
+                                  "max_condition_keys)")  # fmt: skip
             new = self.conditions.add(change, partition, offset)
-            if new and (hits := self.late.hits_at(detector, change.time_ns)):
+            span = self.conditions.effect(change) if new else None
+            if span is not None and (hits := self.late.hits_span(detector, *span)):
                 self.events.late_event(detector)
                 self.late.late(hits)
                 log.info("late condition change in a closed window", detector=detector,

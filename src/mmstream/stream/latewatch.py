@@ -58,12 +58,14 @@ class LateWatch:
             and cw.job.window.start_ns <= event.time_ns <= cw.job.window.end_ns
         ]
 
-    def hits_at(self, detector: str, time_ns: int) -> list[ClosedWindow]:
-        """The watched windows of this detector holding this time (a late condition change)."""
-        if not self.closed or time_ns > self._horizon_ns:
+    def hits_span(self, detector: str, start_ns: int, end_ns: int) -> list[ClosedWindow]:
+        """The watched windows of this detector overlapping [start, end): a late condition
+        change decides its key from its time to the next change, also before a window."""
+        if not self.closed or start_ns > self._horizon_ns:
             return []
         return [cw for cw in self.closed if detector in cw.job.detectors
-                and cw.job.window.start_ns <= time_ns <= cw.job.window.end_ns]  # fmt: skip
+                and cw.job.window.start_ns < end_ns
+                and start_ns <= cw.job.window.end_ns]  # fmt: skip
 
     def late(self, hits: list[ClosedWindow]) -> None:
         """A late event came into these windows."""

@@ -64,7 +64,7 @@ class Pipeline:
             retention_ns=int(s.lookback_s * NS_PER_S),
             fields={d: x.fields for d, x in s.detector_schemas.items()},
         )
-        self.conditions = Conditions(s.context_rules)
+        self.conditions = Conditions(s.context_rules, s.limits.max_condition_keys)
         self.late = LateWatch(s.schedule)
         self.book = AlertBook(retention_ns=int(s.lookback_s * NS_PER_S))
         windows = {n: p.window for n, p in s.analyses.items() if p.window is not None}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mmstream.analyses.inputs import Context, DetectorConditions, Previous
@@ -36,6 +36,10 @@ class _Running:
     uncovered: bool
     supersedes: str | None
     newer: Published | None
+    # the conditions as the run saw them when it started (a change arriving meanwhile is
+    # late data): every key over the window, and at each event's time
+    conditions: dict[str, dict[str, list[tuple[int, int, Any]]]] = field(default_factory=dict)
+    at_events: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Runner:
@@ -101,7 +105,11 @@ class Runner:
         task = Task(next(self._ids), job.spec, inp,
                     policy.time_limit_s or self.limits.time_limit_s,
                     int(memory * MiB) if memory else None, self.limits.measure_memory)  # fmt: skip
-        self.running[task.id] = _Running(job, inp, uncovered, supersedes, newer)
+        history = {d: h for d in job.detectors if (h := cond.history(d, job.window))}
+        at_events = {d: {k: cond.at(d, k, events[d].time_ns) for k in history[d]}
+                     for d in history}  # fmt: skip
+        self.running[task.id] = _Running(job, inp, uncovered, supersedes, newer, history,
+                                         at_events)  # fmt: skip
         try:
             verdict = job.spec.precondition(inp)
         except Exception as exc:  # e.g. a min_livetime parameter set to None
@@ -152,9 +160,8 @@ class Runner:
             run.newer,
             parents=self.store.ancestry(eid for c in events.values() for eid in c.event_id),
             event_topics={d: self.topics.events(d) for d in events},
-            conditions={
-                d: h for d in job.detectors if (h := self.conditions.history(d, job.window))
-            },
+            conditions=run.conditions,
+            event_conditions=run.at_events,
         )
 
     def partitions(self) -> set[tuple[str, int]]:

@@ -74,6 +74,8 @@ class RunReport:
     event_topics: dict[str, str] = field(default_factory=dict)
     # per detector, per key: the (start, end, value) intervals of its conditions in the window
     conditions: dict[str, dict[str, list[tuple[int, int, Any]]]] = field(default_factory=dict)
+    # per detector, per key: the value at each event of the window (aligned with its columns)
+    event_conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def result_id(self) -> str:

@@ -283,7 +283,7 @@ def _column(values: list[Any], kind: str) -> npt.NDArray[Any]:
         out = np.empty(len(values), dtype=object)
         out[:] = values
         return out
-    if kind == "float64" and any(v is None for v in values):
+    if any(v is None for v in values):  # an integer or boolean field may lack a value too
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     return np.array(values, dtype=kind)
 
