@@ -7,6 +7,7 @@ re-run after a crash rewrites the same rows instead of adding new ones.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,7 +64,8 @@ class UsedEvent:
 
 
 def sqlite_url(directory: Path) -> str:
-    directory.mkdir(parents=True, exist_ok=True)
+    """The ledger's file in ``directory`` (made owner-only: 0700; the file itself 0600)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     return f"sqlite:///{directory / 'ledger.sqlite3'}"
 
 
@@ -83,6 +85,11 @@ class Ledger:
         self.url = url
         self.engine: Engine
         if url.startswith("sqlite"):
+            path = url.removeprefix("sqlite:///")
+            if path and not path.startswith(":") and not os.path.exists(path):
+                # owner-only from its first byte: the ledger says what ran on which data;
+                # SQLite gives its -wal and -shm files the database file's mode
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             # several processes may share one file: wait for locks instead of failing
             self.engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(self.engine, "connect", _sqlite_wal)

@@ -8,7 +8,7 @@ from mmstream.ops import metrics as m
 from mmstream.ops.state import DashboardState, ResultView
 from mmstream.stream.events import Delivered, Events
 from mmstream.stream.gaps import Gap
-from mmstream.stream.runs import Job, RunReport
+from mmstream.stream.runs import Job, Retraction, RunReport
 from mmstream.times import format_utc, now_ns
 
 
@@ -17,6 +17,8 @@ class Observer(Events):
 
     def __init__(self, board: DashboardState) -> None:
         self.board = board
+        # each made result's status, until it is published (its metric is labelled by it)
+        self._status: dict[str, str] = {}
 
     def message_consumed(self, topic: str, count: int = 1) -> None:
         m.MESSAGES_CONSUMED.labels(topic).inc(count)
@@ -69,6 +71,9 @@ class Observer(Events):
 
     def run_finished(self, r: RunReport) -> None:
         name, inp, outcome = r.job.spec.name, r.inp, r.outcome
+        self._status[r.result_id] = str(r.status)
+        if len(self._status) > 10_000:  # runs whose result never went out (revoked)
+            self._status.pop(next(iter(self._status)))
         m.ANALYSES_RUNNING.labels(name).dec()
         m.ANALYSIS_RUNS.labels(name, str(r.status)).inc()
         m.ANALYSIS_CPU_SECONDS.labels(name).observe(r.cost.cpu_s)
@@ -103,12 +108,16 @@ class Observer(Events):
             m.MESSAGES_PRODUCED.labels(d.topic).inc()
             if d.kind != "result" or d.analysis is None:
                 continue
-            m.RESULTS_PUBLISHED.labels(d.analysis, "published").inc()
+            status = self._status.pop(d.result_id or "", "unknown")
+            m.RESULTS_PUBLISHED.labels(d.analysis, status).inc()
             if since_arrival_s is not None:
                 name = d.analysis.split("@")[0]
                 m.ALERT_TO_RESULT_SECONDS.labels(name).observe(since_arrival_s)
             if alert_id is not None and d.result_id is not None:
                 self.board.result_published(alert_id, d.result_id)
+
+    def retracted(self, retraction: Retraction) -> None:
+        self._status[retraction.result_id] = "RETRACTED"
 
     def transaction_failed(self) -> None:
         m.TRANSACTION_ABORTS.inc()

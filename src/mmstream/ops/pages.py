@@ -67,7 +67,8 @@ def index_page(state: DashboardState) -> bytes:
         ["alert", "source", "latest", "revisions", "event time", "results"],
         [
             [
-                f'<a href="/alert/{quote(v.alert.alert_id)}">{escape(v.alert.alert_id)}</a>',
+                f'<a href="/alert/{quote(v.alert.alert_id, safe="")}">'
+                f"{escape(v.alert.alert_id)}</a>",
                 escape(v.alert.source),
                 escape(v.revisions[-1].alert_type if v.revisions else ""),
                 str(len(v.revisions)),
@@ -133,7 +134,8 @@ def alert_page(view: AlertView, provenance: Callable[[str], str | None]) -> byte
         f"<pre>{escape(provenance(r.result_id) or 'not in the ledger (ledger off?)')}</pre>"
         for r in view.results.values()
     )
-    sky = f'<img alt="sky map" src="/skymap/{quote(a.alert_id)}.png" width="900">'
+    # every path segment quoted whole: an id with "/" or "../" must not lead elsewhere
+    sky = f'<img alt="sky map" src="/skymap/{quote(a.alert_id, safe="")}.png" width="900">'
     body = (
         f"<p><a href='/'>all alerts</a></p>{facts}<h2>Sky</h2>{sky}<h2>Revisions</h2>"
         f"{revisions}<h2>Results</h2>{results}<h2>Provenance</h2>{prov}"

@@ -27,6 +27,7 @@ from mmstream.ops.skyplot import render_skymap_png
 from mmstream.ops.state import AlertView, DashboardState
 
 log = get_logger("mmstream.http")
+IDLE_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -52,7 +53,11 @@ class OpsServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
+            # an idle or slow client's connection is closed after this long, freeing its
+            # thread (400 idle connections would otherwise hold 400 threads for ever)
+            timeout = IDLE_TIMEOUT_S
+
+            def _answer(self, body_too: bool) -> None:
                 try:
                     status, ctype, body = server.route(unquote(self.path.split("?")[0]))
                 except Exception as exc:  # a page bug must not take the service down
@@ -62,7 +67,14 @@ class OpsServer:
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if body_too:
+                    self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                self._answer(body_too=True)
+
+            def do_HEAD(self) -> None:  # probes and load balancers use it
+                self._answer(body_too=False)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # scrapes every few seconds would drown the log

@@ -76,7 +76,7 @@ def render_skymap_png(
             ax.scatter(ex[hit], ey[hit], s=40, marker="*", color="gold", edgecolors="black",
                        linewidths=0.4, label="coincident")  # fmt: skip
         ax.legend(loc="lower right", fontsize=7, framealpha=0.6)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=9, parse_math=False)  # an id's "$...$" is text, not TeX
     out = io.BytesIO()
     fig.savefig(out, format="png", bbox_inches="tight")
     plt.close(fig)

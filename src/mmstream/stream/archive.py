@@ -116,11 +116,27 @@ def _safe(topic: str) -> str:
     return topic.replace("/", "_")
 
 
+def _private_dirs(path: Path) -> None:
+    """Make ``path`` and its missing parents owner-only (0700): the archive holds every
+    message consumed, byte-exact."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for p in reversed(missing):
+        p.mkdir(mode=0o700, exist_ok=True)
+
+
+def _private_file(path: Path) -> BinaryIO:
+    """``path`` opened for writing, created owner-only (0600)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+
+
 class _Segment:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_dirs(path.parent)
         self.path = path
-        self.file: BinaryIO = path.open("wb")
+        self.file: BinaryIO = _private_file(path)
         self.writer = fastavro.write.Writer(self.file, ARCHIVE_SCHEMA, codec="deflate")
         self.last_used = time.monotonic()
         self.synced = True  # nothing written since the last fsync
@@ -131,7 +147,8 @@ class _Segment:
         os.fsync(self.file.fileno())
         self.file.close()
         digest = hashlib.sha256(self.path.read_bytes()).hexdigest()
-        self.path.with_name(self.path.name + ".sha256").write_text(f"{digest}  {self.path.name}\n")
+        with _private_file(self.path.with_name(self.path.name + ".sha256")) as f:
+            f.write(f"{digest}  {self.path.name}\n".encode())
 
 
 class RawArchive:
