@@ -93,3 +93,26 @@ def test_the_ledger_and_the_archive_are_owner_only(tmp_path: Path) -> None:
         assert stat.S_IMODE(p.stat().st_mode) == 0o700, p
     for p in (path, path.with_name(path.name + ".sha256")):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+
+
+def test_a_run_left_pending_is_settled_when_its_result_is_read_back(tmp_path: Path) -> None:
+    """A process killed between the Kafka commit and the ledger write leaves its run pending;
+    the next start reads the result back from Kafka and settles it."""
+    from mmstream.analyses.registry import Registry
+    from mmstream.ledger.recorder import Recorder
+    from mmstream.stream.runs import Retraction
+
+    ledger = Ledger(sqlite_url(tmp_path))
+    spec = Registry.discover().get("temporal_coincidence")
+    retraction = Retraction(ALERT, spec, spec.validate_params({}), None)
+    Recorder(ledger, "before-the-kill").retracted(retraction)  # written, never settled
+    run = ledger.run(retraction.result_id)
+    assert run is not None and run["status"] == "pending"
+    after = Recorder(ledger, "after-the-restart")
+    after.result_seen("someone-else", "result", "t", 0, 1, None)  # not ours: ignored
+    after.result_seen(retraction.result_id, "result", "mmstream.results.t", 0, 7, None)
+    run = ledger.run(retraction.result_id)
+    assert run is not None and run["status"] == "retracted"
+    assert [(o["topic"], o["offset"]) for o in ledger.outputs(retraction.result_id)] == [
+        ("mmstream.results.t", 7)
+    ]

@@ -44,6 +44,7 @@ class Recorder(Events):
         self.ledger = ledger
         self.run_tag = run_tag
         self.host = f"{_user()}@{os.uname().nodename}"  # by whom, where
+        self._pending: set[str] | None = None  # runs left pending, loaded at the first result
 
     def _safely(self, what: str, write: Callable[[Ledger], None]) -> None:
         if self.ledger is None:
@@ -138,6 +139,26 @@ class Recorder(Events):
             supersedes[d.result_id] = d.supersedes
         for rid, outs in outputs.items():
             self._settle(rid, outs, supersedes[rid])
+
+    def result_seen(
+        self, result_id: str, kind: str, topic: str, partition: int, offset: int,
+        supersedes: str | None,
+    ) -> None:  # fmt: skip
+        """A result of ours read back from Kafka: a run the ledger still has as pending (its
+        process died between the Kafka commit and the ledger write) is settled now."""
+        if self.ledger is None:
+            return
+        if self._pending is None:
+            try:
+                self._pending = self.ledger.pending_ids()
+            except Exception as exc:
+                LEDGER_ERRORS.inc()
+                log.error("ledger read failed", what="pending runs", error=str(exc))
+                self._pending = set()
+        if result_id in self._pending:
+            self._pending.discard(result_id)
+            log.info("ledger: a run left pending is in Kafka; settled", result_id=result_id)
+            self._settle(result_id, [(kind, topic, partition, offset)], supersedes)
 
     def _settle(
         self, result_id: str, outputs: list[tuple[str, str, int, int]], supersedes: str | None

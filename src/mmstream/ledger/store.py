@@ -202,6 +202,13 @@ class Ledger:
             )
 
     # ----------------------------------------------------------------- queries
+    def pending_ids(self) -> set[str]:
+        """Runs not yet known to be published."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(schema.runs.c.result_id)
+                                .where(schema.runs.c.status == "pending"))  # fmt: skip
+            return {str(r[0]) for r in rows}
+
     def run(self, result_id: str) -> dict[str, Any] | None:
         """The run that made ``result_id`` (a unique prefix of it is enough)."""
         with self.engine.connect() as conn:

@@ -62,6 +62,11 @@ class Events:
     def producer_replaced(self) -> None: ...
     def archive_error(self) -> None: ...
     def upstream(self, topic: str, silent_s: float, alive: bool) -> None: ...  # heartbeats
+    # one of our results, read back from Kafka (at start, then as they come)
+    def result_seen(
+        self, result_id: str, kind: str, topic: str, partition: int, offset: int,
+        supersedes: str | None,
+    ) -> None: ...  # fmt: skip
 
 
 @dataclass
@@ -191,3 +196,10 @@ class Fanout(Events):
     def upstream(self, topic: str, silent_s: float, alive: bool) -> None:
         for o in self.observers:
             o.upstream(topic, silent_s, alive)
+
+    def result_seen(
+        self, result_id: str, kind: str, topic: str, partition: int, offset: int,
+        supersedes: str | None,
+    ) -> None:  # fmt: skip
+        for o in self.observers:
+            o.result_seen(result_id, kind, topic, partition, offset, supersedes)

@@ -11,6 +11,7 @@ from mmstream.errors import MmstreamError
 from mmstream.formats.headers import parse
 from mmstream.ops.logging import get_logger
 from mmstream.stream.clients import Clients
+from mmstream.stream.events import Events
 from mmstream.stream.messages import headers_of, origin
 from mmstream.stream.results_index import ResultsIndex
 
@@ -18,8 +19,12 @@ log = get_logger("mmstream.service")
 
 
 class ResultsReader:
-    def __init__(self, consumer: Consumer, clients: Clients, index: ResultsIndex) -> None:
+    def __init__(
+        self, consumer: Consumer, clients: Clients, index: ResultsIndex,
+        events: Events | None = None,
+    ) -> None:  # fmt: skip
         self.consumer, self.clients, self.index = consumer, clients, index
+        self.events = events if events is not None else Events()
 
     def catch_up(self, topics: list[str], timeout: float = 120.0) -> None:
         """Read every result the topics hold now, to their end."""
@@ -49,4 +54,9 @@ class ResultsReader:
             if msg.error() is None:
                 topic, partition, offset = origin(msg)
                 read[(topic, partition)] = offset + 1
-                self.index.record(parse(headers_of(msg)))
+                h = parse(headers_of(msg))
+                self.index.record(h)
+                if h.result_id is not None:  # the ledger settles a run left pending
+                    kind = "notice" if h.format == "json" else "result"
+                    self.events.result_seen(h.result_id, kind, topic, partition, offset,
+                                            h.supersedes)  # fmt: skip

@@ -118,7 +118,7 @@ class Service:
         if p.reads_alerts:  # other alerts, for the analyses that read them: from Kafka too
             self.book, n = open_book(p.book, c, s.topics.alerts, s.lookback_s, p.read_quietly)
             log.info("alert book rebuilt", alerts=n, lookback_s=s.lookback_s)
-        self.results = ResultsReader(c.consumer("results-index"), c, p.index)
+        self.results = ResultsReader(c.consumer("results-index"), c, p.index, self.events)
         self.results.catch_up([s.topics.result(x.name) for x in p.specs])
         p.refusals.producer = c.producer()
         # silence counts from here: the rebuild and catch-up above may take a while
