@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from mmstream.analyses.registry import AnalysisSpec, params_sha256
@@ -80,20 +81,22 @@ class _EventExtras:
 
     def __init__(self, events: Any, at_events: dict[str, dict[str, Any]]) -> None:
         self.events, self.at_events = events, at_events
-        self._index: dict[str, dict[str, int]] = {}
 
     def of(self, detector: str, event_id: str, time_ns: int) -> dict[str, str]:
         out: dict[str, str] = {}
         cols = self.events.get(detector)
-        if cols is None:
-            return out
-        index = self._index.setdefault(detector, {str(e): i for i, e in
-                                                  enumerate(cols.event_id)})  # fmt: skip
-        if (i := index.get(event_id)) is None:
+        keys = self.at_events.get(detector)
+        if cols is None or not (cols.fields or keys):
+            return out  # nothing to add: no per-event work on the alert's path
+        # the event among the window's by its time (sorted), then its id: O(log n)
+        lo = int(np.searchsorted(cols.time_ns, time_ns, side="left"))
+        hi = int(np.searchsorted(cols.time_ns, time_ns, side="right"))
+        i = next((j for j in range(lo, hi) if str(cols.event_id[j]) == event_id), None)
+        if i is None:
             return out  # not an event of the window (a handler may report others)
         if cols.fields:
             out["fields_json"] = compact_json({k: _plain(v[i]) for k, v in cols.fields.items()})
-        if keys := self.at_events.get(detector):
+        if keys:
             out["conditions_json"] = compact_json({k: _plain(v[i]) for k, v in keys.items()})
         return out
 
