@@ -8,7 +8,7 @@ table by the alert's kind (analyses/windows.py), held in the ``windows`` paramet
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from mmstream.analyses.registry import (
     AnalysisInput,
@@ -16,13 +16,13 @@ from mmstream.analyses.registry import (
     Outcome,
     analysis,
 )
-from mmstream.analyses.windows import FOLLOW_UP_WINDOWS, alert_kind, follow_up_window
-from mmstream.model import NS_PER_S, Alert
+from mmstream.analyses.windows import FOLLOW_UP_WINDOWS, KindWindows, alert_kind, by_kind
+from mmstream.model import NS_PER_S
 from mmstream.sky import localization as sky
 from mmstream.stats.raven import spacetime_far, temporal_far
 
 
-class CoincidenceParams(BaseModel):
+class CoincidenceParams(KindWindows):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     credible_level: float = Field(0.9, gt=0, le=1, description="Coincident inside this region.")
@@ -30,21 +30,13 @@ class CoincidenceParams(BaseModel):
         None, ge=0, description="Rate of such neutrino events, R_ext for the joint FAR."
     )
     min_livetime_fraction: float = Field(0.9, ge=0, le=1)
-    windows: dict[str, tuple[float, float]] = Field(
-        default_factory=lambda: dict(FOLLOW_UP_WINDOWS),
-        description="Window (s around the alert time) by alert kind; see analyses/windows.py.",
-    )
-
-
-def _window(alert: Alert, params: CoincidenceParams) -> tuple[float, float]:
-    return follow_up_window(alert, params.windows)
 
 
 @analysis(
     name="spacetime_coincidence",
     version="2.0.0",
     window=FOLLOW_UP_WINDOWS["other"],
-    window_by=_window,
+    window_by=by_kind,
     params=CoincidenceParams,
     requires=["time", "localization"],
     min_livetime="min_livetime_fraction",
@@ -70,7 +62,7 @@ def spacetime_coincidence(inp: AnalysisInput[CoincidenceParams]) -> Outcome:
         t_far = temporal_far(window_s, p.neutrino_rate_hz, alert.far_hz)
     coincident: list[CoincidentEvent] = []
     n_total = 0
-    for detector, cols in sorted(inp.events.items()):
+    for _, cols in sorted(inp.events.items()):
         n_total += len(cols)
         if not len(cols):
             continue
@@ -96,17 +88,7 @@ def spacetime_coincidence(inp: AnalysisInput[CoincidenceParams]) -> Outcome:
                 values["temporal_far_hz"] = t_far
                 if values["overlap"] > 0:  # else infinite: left out
                     values["spacetime_far_hz"] = spacetime_far(t_far, values["overlap"])
-            coincident.append(
-                CoincidentEvent(
-                    str(cols.event_id[i]),
-                    detector,
-                    int(cols.time_ns[i]),
-                    float(cols.ra_deg[i]),
-                    float(cols.dec_deg[i]),
-                    float(cols.sigma_deg[i]),
-                    values,
-                )
-            )
+            coincident.append(CoincidentEvent.of(cols, int(i), values))
     coincident.sort(key=lambda e: e.values["credible_level"])
     stats: dict[str, float] = {
         "n_events": float(n_total),

@@ -136,6 +136,13 @@ class CoincidentEvent:
     sigma_deg: float
     values: Mapping[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, cols: EventColumns, i: int, values: Mapping[str, float]) -> CoincidentEvent:
+        """Event ``i`` of the window's columns, with the handler's values for it."""
+        return cls(str(cols.event_id[i]), cols.detector, int(cols.time_ns[i]),
+                   float(cols.ra_deg[i]), float(cols.dec_deg[i]), float(cols.sigma_deg[i]),
+                   values)  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:

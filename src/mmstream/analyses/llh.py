@@ -9,7 +9,7 @@ import hashlib
 
 import healpy as hp
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from mmstream.analyses.registry import (
     AnalysisInput,
@@ -17,35 +17,27 @@ from mmstream.analyses.registry import (
     Outcome,
     analysis,
 )
-from mmstream.analyses.windows import FOLLOW_UP_WINDOWS, alert_kind, follow_up_window
+from mmstream.analyses.windows import FOLLOW_UP_WINDOWS, KindWindows, alert_kind, by_kind
 from mmstream.formats.notices import NoticeEvent, lvk_nu_track_search
-from mmstream.model import NS_PER_S, Alert
+from mmstream.model import NS_PER_S
 from mmstream.sky import localization as sky
 from mmstream.stats.llh import BACKGROUND_DENSITY, background_ts, maximize_ts, p_value, signal_maps
 
 
-class LlhParams(BaseModel):
+class LlhParams(KindWindows):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     background_rate_hz: float = Field(6.7e-3, gt=0, description="Detector event rate in the map.")
     n_trials: int = Field(1000, ge=10, le=1_000_000, description="Background trials for p.")
     min_livetime_fraction: float = Field(0.9, ge=0, le=1)
     seed: int | None = Field(None, description="Trial seed; default: from alert id and revision.")
-    windows: dict[str, tuple[float, float]] = Field(
-        default_factory=lambda: dict(FOLLOW_UP_WINDOWS),
-        description="Window (s around the alert time) by alert kind; see analyses/windows.py.",
-    )
-
-
-def _window(alert: Alert, params: LlhParams) -> tuple[float, float]:
-    return follow_up_window(alert, params.windows)
 
 
 @analysis(
     name="neutrino_llh",
     version="2.0.0",
     window=FOLLOW_UP_WINDOWS["other"],
-    window_by=_window,
+    window_by=by_kind,
     params=LlhParams,
     requires=["time", "localization"],
     min_livetime="min_livetime_fraction",

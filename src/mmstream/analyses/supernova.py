@@ -68,17 +68,8 @@ def supernova_burst(inp: AnalysisInput[BurstParams]) -> Outcome:
             d_sig = int(in_sig.sum())
             d_bg = int(((cols.time_ns >= bg_start) & (cols.time_ns < sig_start)).sum())
             for i in np.flatnonzero(in_sig)[: max(0, p.max_listed - len(listed))]:
-                listed.append(
-                    CoincidentEvent(
-                        str(cols.event_id[i]),
-                        detector,
-                        int(cols.time_ns[i]),
-                        float(cols.ra_deg[i]),
-                        float(cols.dec_deg[i]),
-                        float(cols.sigma_deg[i]),
-                        {"dt_s": (int(cols.time_ns[i]) - t0) / NS_PER_S},
-                    )
-                )
+                dt = (int(cols.time_ns[i]) - t0) / NS_PER_S
+                listed.append(CoincidentEvent.of(cols, i, {"dt_s": dt}))
         n_sig, n_bg = n_sig + d_sig, n_bg + d_bg
         live_sig, live_bg = max(live_sig, d_live_sig), max(live_bg, d_live_bg)
         if d_live_bg > 0:

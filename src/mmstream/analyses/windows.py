@@ -29,6 +29,10 @@ minus the external event's: its GRB row [-5, +1] is our -1 .. +5), by the GW's `
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import BaseModel, Field
+
 from mmstream.model import Alert
 
 KINDS = ("GW", "GRB", "SubGRB", "neutrino", "xray", "FRB", "supernova", "other")
@@ -102,6 +106,21 @@ def follow_up_window(
     """The follow-up window of this alert's kind, from ``table`` (default the one above)."""
     rows = FOLLOW_UP_WINDOWS if table is None else table
     return rows.get(alert_kind(alert), rows.get("other", FOLLOW_UP_WINDOWS["other"]))
+
+
+class KindWindows(BaseModel):
+    """Parameters holding the follow-up table, so that configuration can change a row and
+    the result's parameters record it (``[analyses.<name>.params] windows = {GRB = [...]}``)."""
+
+    windows: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: dict(FOLLOW_UP_WINDOWS),
+        description="Window (s around the alert time) by alert kind; see analyses/windows.py.",
+    )
+
+
+def by_kind(alert: Alert, params: Any) -> tuple[float, float]:
+    """``window_by`` for an analysis whose parameters are :class:`KindWindows`."""
+    return follow_up_window(alert, params.windows)
 
 
 def window_for(external: str, alert: Alert, default: tuple[float, float]) -> tuple[float, float]:
