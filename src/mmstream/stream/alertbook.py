@@ -27,6 +27,7 @@ from mmstream.analyses.windows import alert_kind
 from mmstream.model import NS_PER_S, Alert, AlertType, Window
 from mmstream.ops.logging import get_logger
 from mmstream.stream.clients import Clients
+from mmstream.stream.messages import message_time_ns
 from mmstream.stream.results_index import Published
 from mmstream.stream.runs import Job
 from mmstream.times import now_ns
@@ -207,12 +208,6 @@ def follow(book: AlertBook, batch: list[Message], read: Callable[[Message], Aler
     count = 0
     for msg in batch:
         if msg.error() is None and (alert := read(msg)) is not None:
-            book.add(alert, seen_ns(msg, now_ns()))
+            book.add(alert, message_time_ns(msg))
             count += 1
     return count
-
-
-def seen_ns(msg: Any, fallback_ns: int) -> int:
-    """When a message reached Kafka (its timestamp), in ns; the fallback without one."""
-    kind, ms = msg.timestamp()
-    return ms * 1_000_000 if kind != 0 and ms > 0 else fallback_ns

@@ -25,7 +25,7 @@ from mmstream.stream.clients import Clients
 from mmstream.stream.conditions import Conditions
 from mmstream.stream.events import Events
 from mmstream.stream.latewatch import ClosedWindow, LateWatch
-from mmstream.stream.messages import origin
+from mmstream.stream.messages import message_time_ns, origin
 from mmstream.stream.refusals import Refusals
 from mmstream.stream.settings import Topics
 from mmstream.stream.store import EventStore
@@ -33,12 +33,6 @@ from mmstream.stream.watermarks import Watermarks
 from mmstream.times import format_utc, now_ns
 
 log = get_logger("mmstream.feed")
-
-
-def message_time_ns(msg: Message) -> int:
-    """When the message was written (its Kafka timestamp), or now where it has none."""
-    kind, ms = msg.timestamp()
-    return ms * 1_000_000 if kind != 0 and ms >= 0 else now_ns()
 
 
 class DetectorFeed:

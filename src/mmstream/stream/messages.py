@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, cast
 
 from confluent_kafka import Message
@@ -27,3 +28,12 @@ def headers_of(msg: Message) -> Headers:
 def as_produce_headers(headers: Headers) -> Any:
     """confluent-kafka's stub wants list[tuple[str, str | bytes | None]]; ours is narrower."""
     return cast(Any, headers)
+
+
+def message_time_ns(msg: Message, fallback_ns: int | None = None) -> int:
+    """When the message was written (its Kafka timestamp); ``fallback_ns`` (default: now)
+    where it has none."""
+    kind, ms = msg.timestamp()
+    if kind != 0 and ms >= 0:
+        return int(ms) * 1_000_000
+    return time.time_ns() if fallback_ns is None else fallback_ns

@@ -20,7 +20,7 @@ from mmstream.formats.detector import DetectorCodec
 from mmstream.formats.headers import parse
 from mmstream.model import NS_PER_S, Alert, AlertType, ResultStatus
 from mmstream.ops.logging import get_logger
-from mmstream.stream.alertbook import AlertBook, Held, partner_updates, seen_ns
+from mmstream.stream.alertbook import AlertBook, Held, partner_updates
 from mmstream.stream.archive import Keeper
 from mmstream.stream.compose import Composer
 from mmstream.stream.conditions import Conditions
@@ -28,7 +28,7 @@ from mmstream.stream.events import Events
 from mmstream.stream.feed import DetectorFeed
 from mmstream.stream.intake import read_alert
 from mmstream.stream.latewatch import LateWatch
-from mmstream.stream.messages import origin
+from mmstream.stream.messages import message_time_ns, origin
 from mmstream.stream.publisher import Outgoing, OutMessage, Publisher
 from mmstream.stream.refusals import Refusals
 from mmstream.stream.results_index import Published, ResultsIndex
@@ -105,7 +105,7 @@ class Pipeline:
             return
         self.events.alert_input(key, "decoded", alert, archive=stored)
         try:
-            self.book.add(alert, seen_ns(msg, received_ns))
+            self.book.add(alert, message_time_ns(msg, received_ns))
             self._admit(self._numbered(alert), self.book.entry(alert))
         except Exception as exc:  # a bug or a bad parameter: keep the message, say why
             log.exception("alert could not be scheduled", topic=topic, offset=offset)
@@ -128,7 +128,7 @@ class Pipeline:
     def read_quietly(self, msg: Message) -> Alert | None:
         """An alert message decoded, or None (rebuilding the book: no dead letter here)."""
         try:
-            received = seen_ns(msg, time.time_ns())  # as when it first came
+            received = message_time_ns(msg)  # as when it first came
             return read_alert(msg, dict(self.settings.routes), self.settings.limits, received)
         except Exception:
             return None
