@@ -108,6 +108,12 @@ def _check_probabilities(values: np.ndarray, area: np.ndarray, limits: Limits) -
                           f"(within {limits.probability_tolerance:g})")  # fmt: skip
 
 
+def _check_detector(what: str, says: str, detector: str) -> None:
+    """The record names the detector its topic belongs to (a topic is one detector's)."""
+    if says != detector:
+        raise DecodeError(f"{what} says detector {says[:100]!r}, but its topic is {detector!r}'s")
+
+
 def _check_detector_time(what: str, time_ns: int, message_ns: int, limits: Limits) -> None:
     ahead = int(limits.detector_max_future_s * NS_PER_S)
     age = int(limits.detector_max_age_s * NS_PER_S)
@@ -130,9 +136,7 @@ def validate_event(
     """An event of ``detector`` (the one its topic names), on the sky, at a plausible time
     (relative to ``message_ns``, its Kafka message's timestamp)."""
     what = "event" if index is None else f"event {index}"
-    if event.detector != detector:
-        raise DecodeError(f"{what} says detector {event.detector[:100]!r}, "
-                          f"but its topic is {detector!r}'s")  # fmt: skip
+    _check_detector(what, event.detector, detector)
     check_position(event.ra_deg, event.dec_deg, f"{what} position")
     if not (math.isfinite(event.sigma_deg) and 0 < event.sigma_deg <= 180):
         raise DecodeError(f"{what} sigma_deg {event.sigma_deg} is not in (0, 180]")
@@ -146,9 +150,7 @@ def validate_context(
     change: ContextChange, detector: str, message_ns: int, limits: Limits = DEFAULT_LIMITS
 ) -> ContextChange:
     """A condition change of ``detector``, at a plausible time, with a bounded key."""
-    if change.detector != detector:
-        raise DecodeError(f"context says detector {change.detector[:100]!r}, "
-                          f"but its topic is {detector!r}'s")  # fmt: skip
+    _check_detector("context", change.detector, detector)
     if not change.key or len(change.key) > 200:
         raise DecodeError(f"context key of {len(change.key)} characters (1 to 200)")
     if isinstance(change.value, float) and not math.isfinite(change.value):
@@ -163,8 +165,6 @@ def validate_status(
     status: DetectorStatus, detector: str, message_ns: int, limits: Limits = DEFAULT_LIMITS
 ) -> DetectorStatus:
     """A heartbeat of ``detector`` at a plausible time: one from the future closes windows."""
-    if status.detector != detector:
-        raise DecodeError(f"status says detector {status.detector[:100]!r}, "
-                          f"but its topic is {detector!r}'s")  # fmt: skip
+    _check_detector("status", status.detector, detector)
     _check_detector_time("status", status.time_ns, message_ns, limits)
     return status

@@ -101,19 +101,16 @@ class Conditions:
     def __init__(self, rules: tuple[ContextRule, ...] = (), max_keys: int = 1000) -> None:
         self.rules, self.max_keys = rules, max_keys
         self.logs: dict[tuple[str, str], KeyLog] = {}
-        self._keys: dict[str, int] = {}
 
     def admits(self, change: ContextChange) -> bool:
         """Whether the key is known, or one more still fits the detector's limit."""
-        known = (change.detector, change.key) in self.logs
-        return known or self._keys.get(change.detector, 0) < self.max_keys
+        if (change.detector, change.key) in self.logs:
+            return True
+        return sum(d == change.detector for d, _ in self.logs) < self.max_keys  # a new key: rare
 
     def add(self, change: ContextChange, partition: int, offset: int) -> bool:
         """Record a change; False for a repeat of one held."""
-        key = (change.detector, change.key)
-        if key not in self.logs:
-            self._keys[change.detector] = self._keys.get(change.detector, 0) + 1
-        log = self.logs.setdefault(key, KeyLog())
+        log = self.logs.setdefault((change.detector, change.key), KeyLog())
         return log.add(change.time_ns, change.value, (partition, offset))
 
     def effect(self, change: ContextChange) -> tuple[int, int] | None:
