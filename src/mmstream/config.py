@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     result_topic_prefix: str = "mmstream.results."
     notice_topic_prefix: str = "mmstream.notices."
     deadletter_topic: str = "mmstream.deadletter"
+    stats_topic: str = "mmstream.stats.runs"  # one cost record per run (run_stats.avsc)
     lookback_s: float = 6 * 3600.0
     # Upstream heartbeats to watch (GCN sends gcn.heartbeat every second): a topic silent
     # for heartbeat_max_gap_s is logged and reported down (metric, dashboard).
@@ -143,7 +144,7 @@ class Settings(BaseSettings):
         """Every topic by role (the names are made in one place: stream/settings.py)."""
         return Topics(self.alert_topics, self.detectors, self.result_topic_prefix,
                       self.notice_topic_prefix, self.deadletter_topic,
-                      self.heartbeat_topics)  # fmt: skip
+                      self.heartbeat_topics, self.stats_topic)  # fmt: skip
 
     def detector_topic(self, detector: str) -> str:
         return self.topics().events(detector)

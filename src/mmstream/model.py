@@ -204,6 +204,12 @@ class EventColumns:
     def __len__(self) -> int:
         return int(self.time_ns.shape[0])
 
+    def nbytes(self) -> int:
+        """Bytes of the columns' arrays (object columns: their pointers, not the strings)."""
+        arrays = (self.event_id, self.time_ns, self.ra_deg, self.dec_deg, self.sigma_deg,
+                  self.energy_gev, self.partition, self.offset, *self.fields.values())  # fmt: skip
+        return sum(int(a.nbytes) for a in arrays)
+
     def take(self, index: npt.NDArray[Any]) -> EventColumns:
         return EventColumns(
             detector=self.detector,

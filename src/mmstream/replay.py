@@ -139,7 +139,8 @@ def replay(
     margin = int((settings.lookback_s if margin_s is None else margin_s) * NS_PER_S)
     stream = replace(settings.stream(registry.opt_in), archive_dir=None)
     kafka = dict(stream.kafka)
-    ensure_topics(AdminClient(kafka), [sandbox, f"{sandbox}.notices", f"{sandbox}.deadletter"])
+    siblings = [f"{sandbox}.{x}" for x in ("notices", "stats", "deadletter")]
+    ensure_topics(AdminClient(kafka), [sandbox, *siblings])
     counts = Counts()
     url = settings.ledger_location()
     events = Fanout(counts, Recorder(Ledger(url) if url else None, settings.instance))
@@ -150,7 +151,8 @@ def replay(
                                               "linger.ms": 5}))  # fmt: skip
 
     publisher = SandboxPublisher(producer, events, topics.deadletter, sandbox,
-                                 topics.result_prefix, topics.notice_prefix)  # fmt: skip
+                                 topics.result_prefix, topics.notice_prefix,
+                                 topics.stats)  # fmt: skip
     pool = make_pool(stream.run.workers, sorted({x.func.__module__ for x in registry}))
     pipeline = Pipeline(stream, registry, events, publisher, pool,
                         Keeper(None, events.archive_error))  # fmt: skip

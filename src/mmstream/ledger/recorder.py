@@ -6,9 +6,7 @@ service goes on (results are already safe in Kafka, and a re-run rewrites the sa
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,23 +16,20 @@ from pydantic import BaseModel
 from mmstream import __version__
 from mmstream.analyses.registry import AnalysisSpec, params_sha256
 from mmstream.formats.headers import compact_json
+from mmstream.formats.run_stats import decode_run_stats
+from mmstream.ledger.jobs import JobRow, record_state, record_stats, settle_state
 from mmstream.ledger.store import Ledger, RunRecord, UsedEvent
-from mmstream.model import Alert
+from mmstream.model import Alert, ResultStatus
 from mmstream.ops.logging import get_logger
 from mmstream.provenance.headers import git_commit
 from mmstream.stream.events import Delivered, Events
-from mmstream.stream.runs import Retraction, RunReport
+from mmstream.stream.jobwatch import kind_of
+from mmstream.stream.runs import Job, Retraction, RunReport
+from mmstream.stream.runstats import process_host
 from mmstream.times import format_utc, now_ns
 
 log = get_logger("mmstream.ledger")
 LEDGER_ERRORS = Counter("mmstream_ledger_errors_total", "Ledger writes that failed")
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (some containers)
-        return str(os.getuid())
 
 
 class Recorder(Events):
@@ -43,7 +38,7 @@ class Recorder(Events):
     def __init__(self, ledger: Ledger | None, run_tag: str) -> None:
         self.ledger = ledger
         self.run_tag = run_tag
-        self.host = f"{_user()}@{os.uname().nodename}"  # by whom, where
+        self.host = process_host()  # by whom, where
         self._pending: set[str] | None = None  # runs left pending, loaded at the first result
 
     def _safely(self, what: str, write: Callable[[Ledger], None]) -> None:
@@ -66,6 +61,27 @@ class Recorder(Events):
             alert_id=alert.alert_id if alert else None,
             revision=alert.revision if alert else None,
             fmt=alert.ref.format if alert else None, reason=reason))  # fmt: skip
+
+    def _job(self, job: Job) -> JobRow:
+        a, answers = job.alert, job.key
+        return JobRow(str(job.result_id), self.run_tag, job.spec.label, a.alert_id, a.revision,
+                      answers[0], answers[1], answers[2] if job.commits_offset else None,
+                      kind_of(job))  # fmt: skip
+
+    def job_state(
+        self, job: Job, state: str, detail: str = "", waiting_for: tuple[str, ...] = ()
+    ) -> None:
+        deadline = format_utc(job.deadline_ns) if state in ("received", "waiting") else None
+        row, at = self._job(job), format_utc(now_ns())
+        self._safely("job state", lambda lg: record_state(
+            lg, row, state, at, detail or None, waiting_for=",".join(waiting_for) or None,
+            deadline=deadline))  # fmt: skip
+
+    def run_started(self, job: Job) -> None:
+        self.job_state(job, "running")
+
+    def run_abandoned(self, job: Job) -> None:
+        self.job_state(job, "handed_over", "its alert partition went to another member")
 
     def _record(
         self, result_id: str, spec: AnalysisSpec[Any], params: BaseModel, params_json: str,
@@ -110,6 +126,8 @@ class Recorder(Events):
         conditions = [(d, key, a, b, compact_json(v)) for d, keys in sorted(r.conditions.items())
                       for key, spans in sorted(keys.items()) for a, b, v in spans]  # fmt: skip
         self._safely("run", lambda lg: lg.record_run(record, excluded, used, edges, conditions))
+        if r.status in (ResultStatus.FAILED, ResultStatus.TIMED_OUT):
+            self.job_state(job, str(r.status).lower(), r.error or r.outcome.summary)
 
     def retracted(self, r: Retraction) -> None:
         """A RETRACTED result: no window, no events; it retracts the result it supersedes."""
@@ -133,6 +151,9 @@ class Recorder(Events):
         outputs: dict[str, list[tuple[str, str, int, int]]] = {}
         supersedes: dict[str, str | None] = {}
         for d in delivered:
+            if d.kind == "stats" and d.value is not None:
+                self._stats(d, took_s)
+                continue
             if d.kind == "deadletter" or d.result_id is None:
                 continue
             outputs.setdefault(d.result_id, []).append((d.kind, d.landed, d.partition, d.offset))
@@ -160,9 +181,17 @@ class Recorder(Events):
             log.info("ledger: a run left pending is in Kafka; settled", result_id=result_id)
             self._settle(result_id, [(kind, topic, partition, offset)], supersedes)
 
+    def _stats(self, d: Delivered, took_s: float) -> None:
+        """The statistics record as it went out, with the commit's duration."""
+        value, where = d.value or b"", (d.landed, d.partition, d.offset)
+        self._safely("run statistics", lambda lg: record_stats(lg, decode_run_stats(value),
+                                                                where, took_s))  # fmt: skip
+
     def _settle(
         self, result_id: str, outputs: list[tuple[str, str, int, int]], supersedes: str | None
     ) -> None:
+        at = format_utc(now_ns())
+
         def write(lg: Ledger) -> None:
             lg.record_outputs(result_id, outputs)
             run = lg.run(result_id)
@@ -171,7 +200,10 @@ class Recorder(Events):
                 result_status or "", "completed"
             )
             lg.set_status(result_id, status)
+            settle_state(lg, result_id, "published", at, f"result {status}")
             if supersedes:
-                lg.set_status(supersedes, "retracted" if status == "retracted" else "superseded")
+                then = "retracted" if status == "retracted" else "superseded"
+                lg.set_status(supersedes, then)
+                settle_state(lg, supersedes, then, at, f"by result {result_id}")
 
         self._safely("published", write)

@@ -101,7 +101,7 @@ class Ledger:
         self.engine.dispose()
 
     # ------------------------------------------------------------------ writes
-    def _insert(
+    def upsert(
         self,
         table: Table,
         rows: Sequence[dict[str, Any]],
@@ -143,7 +143,7 @@ class Ledger:
         row = dict(topic=topic, partition=partition, offset=offset, alert_id=alert_id,
                    revision=revision, format=fmt, status=status, reason=reason,
                    received_at=received_at, archive=archive)  # fmt: skip
-        self._insert(schema.inputs, [row], key=("topic", "partition", "offset"), replace=True,
+        self.upsert(schema.inputs, [row], key=("topic", "partition", "offset"), replace=True,
                      keep=("archive",))  # fmt: skip
 
     def record_run(
@@ -156,7 +156,7 @@ class Ledger:
     ) -> None:
         """Write (or rewrite) a run with its excluded intervals, the events it used and their
         derived-from edges, and the conditions in effect (detector, key, start, end, value)."""
-        self._insert(schema.runs, [asdict(run)], key=("result_id",), replace=True)
+        self.upsert(schema.runs, [asdict(run)], key=("result_id",), replace=True)
         with self.engine.begin() as conn:
             for table in (schema.excluded, schema.run_events, schema.conditions):
                 conn.execute(table.delete().where(table.c.result_id == run.result_id))
@@ -173,7 +173,7 @@ class Ledger:
             if used:
                 self._bulk(conn, schema.run_events, used)
         edges = [dict(event_id=c, parent_id=p) for c, p in parents]
-        self._insert(schema.event_parents, edges, key=("event_id", "parent_id"))
+        self.upsert(schema.event_parents, edges, key=("event_id", "parent_id"))
 
     def _bulk(self, conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
         """Many rows through the driver's executemany: thousands of events a run, and
@@ -191,7 +191,7 @@ class Ledger:
     def record_outputs(self, result_id: str, outputs: Iterable[tuple[str, str, int, int]]) -> None:
         rows = [dict(result_id=result_id, kind=k, topic=t, partition=p, offset=o)
                 for k, t, p, o in outputs]  # fmt: skip
-        self._insert(schema.outputs, rows, key=("topic", "partition", "offset"))
+        self.upsert(schema.outputs, rows, key=("topic", "partition", "offset"))
 
     def set_status(self, result_id: str, status: str) -> None:
         with self.engine.begin() as conn:

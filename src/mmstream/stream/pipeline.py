@@ -27,6 +27,7 @@ from mmstream.stream.conditions import Conditions
 from mmstream.stream.events import Events
 from mmstream.stream.feed import DetectorFeed
 from mmstream.stream.intake import read_alert
+from mmstream.stream.jobwatch import JobWatch
 from mmstream.stream.latewatch import LateWatch
 from mmstream.stream.messages import message_time_ns, origin
 from mmstream.stream.publisher import Outgoing, OutMessage, Publisher
@@ -34,6 +35,7 @@ from mmstream.stream.refusals import Refusals
 from mmstream.stream.results_index import Published, ResultsIndex
 from mmstream.stream.runner import Runner
 from mmstream.stream.runs import Job, RunReport
+from mmstream.stream.runstats import stats_message
 from mmstream.stream.scheduler import PendingAlert, Scheduler
 from mmstream.stream.settings import StreamSettings
 from mmstream.stream.store import EventStore
@@ -79,6 +81,8 @@ class Pipeline:
                              self.conditions)  # fmt: skip
         self.composer = Composer(s.topics, s.instance)
         self._arrivals: dict[tuple[str, int, int], float] = {}
+        self._decode_s: dict[tuple[str, int, int], float] = {}  # for the runs' statistics
+        self.jobwatch = JobWatch(events)
         publisher.listeners.append(self._index_published)
 
     # ------------------------------------------------------------------ inputs
@@ -98,18 +102,21 @@ class Pipeline:
             # alert still waiting: move it now, with no second dead letter.
             self.publisher.queue(Outgoing([], topic, partition, offset))
             return
+        t0 = time.perf_counter()
         try:
             alert = read_alert(msg, dict(self.settings.routes), self.settings.limits, received_ns)
         except Exception as exc:  # read_alert makes failures DecodeErrors; belt and braces
             self.refusals.alert(msg, exc, archive=stored)
             return
+        self._decode_s[key] = time.perf_counter() - t0
         self.events.alert_input(key, "decoded", alert, archive=stored)
         try:
             self.book.add(alert, message_time_ns(msg, received_ns))
             self._admit(self._numbered(alert), self.book.entry(alert))
         except Exception as exc:  # a bug or a bad parameter: keep the message, say why
             log.exception("alert could not be scheduled", topic=topic, offset=offset)
-            self.scheduler.forget(key)
+            for job in self.scheduler.forget(key):
+                self.jobwatch.left(job, "deadlettered", f"{type(exc).__name__}: {exc}")
             self.refusals.alert(msg, exc, stage="processing", archive=stored)
 
     def _numbered(self, alert: Alert) -> Alert:
@@ -192,6 +199,7 @@ class Pipeline:
         else:
             logger.info("alert scheduled", analyses=[j.spec.label for j in adm.jobs])
         updates = self._partner_updates(held)
+        self.jobwatch.admitted([*adm.jobs, *updates], self.store.watermark)
         if updates:
             logger.info(
                 "re-running the analyses that read this alert",
@@ -204,6 +212,7 @@ class Pipeline:
     # -------------------------------------------------------------------- turn
     def step(self) -> None:
         """Start the jobs that are ready, take the runs that finished, publish."""
+        self.jobwatch.refresh(self.scheduler.waiting, self.store.watermark)
         for job, complete in self.scheduler.ready(self.store.watermark):
             self._start(job, complete)
         self.collect()
@@ -237,12 +246,14 @@ class Pipeline:
 
     def revoke(self, partitions: set[tuple[str, int]]) -> None:
         """Partitions another member owns now: their unfinished alerts go to it."""
-        self.scheduler.revoke(partitions)
+        for job in self.scheduler.revoke(partitions):
+            self.jobwatch.left(job, "handed_over", "its alert partition went to another member")
         for job in self.runner.revoke(partitions):
             self.events.run_abandoned(job)
         self.publisher.revoke(partitions)
         for key in [k for k in self._arrivals if k[:2] in partitions]:
             del self._arrivals[key]
+            self._decode_s.pop(key, None)
 
     # ------------------------------------------------------------------ inside
     def _owner_retracted(self, job: Job) -> bool:
@@ -263,9 +274,11 @@ class Pipeline:
 
     def _start(self, job: Job, complete: bool) -> None:
         if self._owner_retracted(job):
+            self.jobwatch.left(job, "dropped", "its alert was retracted meanwhile")
             if (pending := self.scheduler.finished(job, [])) is not None:
                 self._finish(pending)
             return
+        self.jobwatch.left(job, "running")
         self.events.run_started(job)
         # watched from now: events that come while it runs are not in its input
         self.late.watch(job, str(job.result_id))
@@ -278,6 +291,12 @@ class Pipeline:
         job = report.job
         messages = [] if self._owner_retracted(job) else self.composer.run(report)
         self._composed(messages)
+        if messages:  # the run's cost, in the same transaction as its result
+            arrived = self._arrivals.get(job.key) if job.commits_offset else None
+            decode_s = self._decode_s.get(job.key) if arrived else None
+            messages.append(stats_message(report, self.settings.topics.stats,
+                                          self.settings.instance, decode_s=decode_s,
+                                          arrived=arrived))  # fmt: skip
         self.events.run_finished(report)
         if report.status in (ResultStatus.FAILED, ResultStatus.TIMED_OUT):
             self.late.forget(job.alert, job.spec.name)  # nothing to update
@@ -306,6 +325,7 @@ class Pipeline:
     def _index_published(self, item: Outgoing) -> None:
         if item.offset is not None:
             self._arrivals.pop((item.topic, item.partition, item.offset), None)
+            self._decode_s.pop((item.topic, item.partition, item.offset), None)
         for m in item.messages:
             if m.topic.startswith(self.settings.topics.result_prefix):
                 self.index.record(parse(m.headers))

@@ -37,6 +37,9 @@ class OutMessage(NamedTuple):
     key: str
     value: bytes | None
     headers: Headers
+    # a statistics record (stream/runstats.py): its value is made when it is sent, from
+    # the time.monotonic() of sending
+    finish: Callable[[float], bytes] | None = None
 
 
 @dataclass
@@ -159,21 +162,25 @@ class Publisher:
     def _produce_all(self, item: Outgoing) -> None:
         item.delivered, item.errors = [], []
         for i, m in enumerate(item.messages):
+            value = m.value if m.finish is None else m.finish(time.monotonic())
 
-            def delivered(err: Any, msg: Message, m: OutMessage = m) -> None:
+            def delivered(
+                err: Any, msg: Message, m: OutMessage = m, value: bytes | None = value
+            ) -> None:
                 if err is not None:
                     item.errors.append(err)
                     return
                 h = parse(m.headers)
-                kind = ("deadletter" if h.analysis is None
+                kind = ("stats" if m.finish is not None else "deadletter" if h.analysis is None
                         else "notice" if h.format == "json" else "result")  # fmt: skip
                 item.delivered.append(Delivered(
                     m.topic, msg.topic() or "", msg.partition() or 0, msg.offset() or 0, kind,
-                    h.label, h.result_id, h.supersedes))  # fmt: skip
+                    h.label, h.result_id, h.supersedes,
+                    value if kind == "stats" else None))  # fmt: skip
 
             self.producer.produce(
                 self.route(m.topic),
-                value=m.value,
+                value=value,
                 key=item.keys[i] if item.keys else m.key.encode(),
                 headers=as_produce_headers(m.headers),
                 on_delivery=delivered,
@@ -243,20 +250,23 @@ class Publisher:
 
 class SandboxPublisher(Publisher):
     """Replay's publisher: no transaction and no offsets; results, notices and dead letters
-    go to the sandbox topic and its ``.notices`` and ``.deadletter`` siblings."""
+    go to the sandbox topic and its ``.notices``, ``.stats`` and ``.deadletter`` siblings."""
 
     def __init__(
         self, new_producer: Callable[[], Producer], events: Events, deadletter_topic: str,
-        sandbox: str, result_prefix: str, notice_prefix: str,
+        sandbox: str, result_prefix: str, notice_prefix: str, stats_topic: str = "",
     ) -> None:  # fmt: skip
         super().__init__(new_producer, events, deadletter_topic)
         self.sandbox, self.prefixes = sandbox, (result_prefix, notice_prefix)
+        self.stats_topic = stats_topic
 
     def route(self, topic: str) -> str:
         if topic.startswith(self.prefixes[0]):
             return self.sandbox
         if topic.startswith(self.prefixes[1]):
             return f"{self.sandbox}.notices"
+        if topic == self.stats_topic:
+            return f"{self.sandbox}.stats"
         return f"{self.sandbox}.deadletter"
 
     def _send(self, item: Outgoing) -> None:

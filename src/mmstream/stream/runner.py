@@ -9,6 +9,7 @@ livetime". The runner never blocks: :meth:`collect` returns what has finished.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ class _Running:
     # late data): every key over the window, and at each event's time
     conditions: dict[str, dict[str, list[tuple[int, int, Any]]]] = field(default_factory=dict)
     at_events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    started: float = 0.0  # time.monotonic() when its input began to be built
 
 
 class Runner:
@@ -61,6 +63,7 @@ class Runner:
         previous: Published | None = None,
     ) -> None:  # fmt: skip
         """Build the job's input and hand it to the pool."""
+        started = time.monotonic()
         notes: list[str] = []
         if not complete:
             notes.append("ran at the deadline before every detector's data passed the window end")
@@ -109,7 +112,7 @@ class Runner:
         at_events = {d: {k: cond.at(d, k, events[d].time_ns) for k in history[d]}
                      for d in history}  # fmt: skip
         self.running[task.id] = _Running(job, inp, uncovered, supersedes, newer, history,
-                                         at_events)  # fmt: skip
+                                         at_events, started)  # fmt: skip
         try:
             verdict = job.spec.precondition(inp)
         except Exception as exc:  # e.g. a min_livetime parameter set to None
@@ -149,6 +152,7 @@ class Runner:
             log.error(f"analysis {verb}", analysis=job.spec.label, alert_id=job.alert.alert_id,
                       error=done.error, traceback=done.traceback)  # fmt: skip
         events = run.inp.events
+        collected = time.monotonic()
         return RunReport(
             job,
             run.inp,
@@ -162,6 +166,9 @@ class Runner:
             event_topics={d: self.topics.events(d) for d in events},
             conditions=run.conditions,
             event_conditions=run.at_events,
+            queue_wait_s=run.started - job.created,
+            wall_s=collected - run.started,
+            collected=collected,
         )
 
     def partitions(self) -> set[tuple[str, int]]:

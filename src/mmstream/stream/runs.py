@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ class Job:
     # and that alert's message, whose offset is committed with this result.
     trigger: str = ""
     answers: tuple[str, int, int] | None = None
+    created: float = field(default_factory=time.monotonic)  # its queue wait counts from here
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -76,6 +78,11 @@ class RunReport:
     conditions: dict[str, dict[str, list[tuple[int, int, Any]]]] = field(default_factory=dict)
     # per detector, per key: the value at each event of the window (aligned with its columns)
     event_conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # measured by the runner around the handler (time.monotonic): job made -> run started,
+    # run started -> outcome collected, and when it was collected
+    queue_wait_s: float = 0.0
+    wall_s: float = 0.0
+    collected: float = 0.0
 
     @property
     def result_id(self) -> str:

@@ -226,17 +226,22 @@ class Scheduler:
         queued = [q for q in self.composed.by_alert.get(key, []) if q.result_id not in ids]
         return newest_of([*published, *queued])
 
-    def forget(self, key: Key) -> None:
-        """An alert that could not be scheduled: drop its jobs."""
+    def forget(self, key: Key) -> list[Job]:
+        """An alert that could not be scheduled: drop its jobs (returned)."""
+        dropped = [j for j in self.waiting if j.key == key]
         self.waiting = [j for j in self.waiting if j.key != key]
         self.pending.pop(key, None)
+        return dropped
 
-    def revoke(self, partitions: set[tuple[str, int]]) -> None:
-        """Partitions another member owns now: their unfinished alerts are its to do."""
+    def revoke(self, partitions: set[tuple[str, int]]) -> list[Job]:
+        """Partitions another member owns now: their unfinished alerts are its to do (the
+        waiting jobs dropped are returned)."""
+        dropped = [j for j in self.waiting if j.key[:2] in partitions]
         self.waiting = [j for j in self.waiting if j.key[:2] not in partitions]
         self.running = [j for j in self.running if j.key[:2] not in partitions]
         for key in [k for k in self.pending if k[:2] in partitions]:
             del self.pending[key]
+        return dropped
 
     def busy(self) -> bool:
         return bool(self.waiting or self.running)

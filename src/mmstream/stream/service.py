@@ -67,6 +67,7 @@ class Service:
             *(t.result(n) for n in names),
             *(t.notice(n) for n in names),
             t.deadletter,
+            t.stats,
         ]
 
     def stop(self) -> None:

@@ -26,6 +26,7 @@ class Topics:
     notice_prefix: str = "mmstream.notices."
     deadletter: str = "mmstream.deadletter"
     heartbeats: tuple[str, ...] = ()  # upstream heartbeat topics (e.g. gcn.heartbeat)
+    stats: str = "mmstream.stats.runs"  # each run's cost (stream/runstats.py)
 
     def events(self, detector: str) -> str:
         return f"detector.{detector}.events"
