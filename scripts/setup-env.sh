@@ -42,4 +42,32 @@ if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" ]]; then
   "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT${extras:+[$extras]}"
   touch "$stamp"
 fi
+
+# The tests also run promtool on deploy/alerts.yml. Debian's prometheus package ships it: the
+# package is fetched with `apt-get download` (no root needed once the apt lists exist) into the
+# cache, and only usr/bin/promtool is unpacked, into .venv/bin. Skipped when one is present.
+if [[ "${MMSTREAM_TEST_PACKAGES:-}" == 1 && ! -x "$ROOT/.venv/bin/promtool" ]] \
+    && ! command -v promtool >/dev/null 2>&1; then
+  debs="${MMSTREAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmstream}/debs"
+  deb="$(compgen -G "$debs/prometheus_*.deb" | head -n 1 || true)"
+  if [[ -z "$deb" ]] && command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null; then
+    echo "[setup] downloading Debian's prometheus package (for promtool) into $debs"
+    mkdir -p "$debs"
+    (cd "$debs" && apt-get download -qq prometheus 2>/dev/null) \
+      || { [[ $(id -u) -eq 0 ]] && apt-get update -qq \
+           && (cd "$debs" && apt-get download -qq prometheus 2>/dev/null); } || true
+    deb="$(compgen -G "$debs/prometheus_*.deb" | head -n 1 || true)"
+  fi
+  unpack="$(mktemp -d "$ROOT/.venv/promtool.XXXXXX")"   # same file system: mv is a rename
+  if [[ -n "$deb" ]] && dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$unpack" ./usr/bin/promtool \
+      && "$unpack/usr/bin/promtool" --version >/dev/null 2>&1; then
+    mv "$unpack/usr/bin/promtool" "$ROOT/.venv/bin/promtool"   # whole, or not at all
+    echo "[setup] $("$ROOT/.venv/bin/promtool" --version 2>&1 | head -n 1) in .venv/bin"
+  else
+    [[ -z "$deb" ]] || rm -f "$deb"   # unreadable: fetched again next time
+    echo "[setup] could not get promtool from Debian's prometheus package (as root run" \
+      "apt-get update, or put promtool on PATH): tests/unit/test_monitoring.py will fail" >&2
+  fi
+  rm -rf "$unpack"
+fi
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -11,12 +11,17 @@ from mmstream.analyses.registry import Registry
 from mmstream.config import SECRET_KAFKA_KEYS, Settings
 from mmstream.ledger.recorder import Recorder
 from mmstream.ledger.store import Ledger
+from mmstream.model import Alert
+from mmstream.ops.console import Console, restore
 from mmstream.ops.logging import get_logger, register_secrets
 from mmstream.ops.observer import Observer
 from mmstream.ops.server import Health, OpsServer
 from mmstream.ops.state import DashboardState
 from mmstream.provenance.report import gather, render_text
 from mmstream.stream.events import Fanout
+from mmstream.stream.history import message_at
+from mmstream.stream.intake import read_alert
+from mmstream.stream.messages import message_time_ns
 from mmstream.stream.service import Service
 from mmstream.stream.watchdog import exit_process, restart_process
 
@@ -29,7 +34,7 @@ class App:
         on_stall: Callable[[str, float], None] | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
-        stream = settings.stream(registry.opt_in)
+        self.stream = stream = settings.stream(registry.opt_in)
         for name in sorted(registry.opt_in):
             if not stream.policy(name).enabled:
                 log.info("analysis installed but not enabled (enable it in [analyses.NAME])",
@@ -52,11 +57,31 @@ class App:
 
     def run(self) -> None:
         self._start_http()
+        if self.recorder.ledger is not None:  # the dashboard's alerts from before a restart
+            threading.Thread(target=self._restore, name="mmstream-restore", daemon=True).start()
         try:
             self.service.run()
         finally:
             if self.http is not None:
                 self.http.stop()
+
+    def _read_alert(self, topic: str, partition: int, offset: int) -> Alert | None:
+        s = self.stream
+        try:
+            msg = message_at(dict(s.kafka), topic, partition, offset)
+            if msg is None:
+                return None
+            return read_alert(msg, dict(s.routes), s.limits, message_time_ns(msg))
+        except Exception:  # gone, or no longer decodable with this configuration
+            return None
+
+    def _restore(self) -> None:
+        assert self.recorder.ledger is not None
+        try:
+            n = restore(self.board, self.recorder.ledger, self._read_alert)
+            log.info("dashboard: alerts restored from the ledger", alerts=n)
+        except Exception as exc:  # the dashboard matters less than the alerts
+            log.error("dashboard: restoring alerts from the ledger failed", error=str(exc))
 
     def _start_http(self) -> None:
         s = self.settings
@@ -70,7 +95,9 @@ class App:
 
         health = Health(self.service.alive, self.service.readiness)
         try:
-            self.http = OpsServer(s.http_host, s.http_port, self.board, health, provenance)
+            console = Console(ledger, dict(self.stream.kafka), self.stream.topics.deadletter)
+            self.http = OpsServer(s.http_host, s.http_port, self.board, health, provenance,
+                                  console)  # fmt: skip
         except OSError as exc:  # alerts matter more than the dashboard: say so, go on
             log.error("dashboard and metrics NOT served: cannot listen",
                       host=s.http_host, port=s.http_port, error=str(exc))  # fmt: skip

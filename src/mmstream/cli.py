@@ -12,6 +12,7 @@ from typing import Any
 
 from mmstream import __version__
 from mmstream.errors import MmstreamError
+from mmstream.opscli import add_commands
 
 
 def _broker(args: argparse.Namespace) -> int:
@@ -37,7 +38,7 @@ def _broker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def settings_of(args: argparse.Namespace) -> Any:
     from mmstream.config import load_settings
 
     overrides: dict[str, Any] = {}
@@ -80,18 +81,18 @@ def _run(args: argparse.Namespace) -> int:
     from mmstream.ops.logging import configure
 
     configure(json=not args.pretty)
-    service = App(_settings(args), _registry(args))
+    service = App(settings_of(args), _registry(args))
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     service.run()
     return 0
 
 
-def _ledger(args: argparse.Namespace) -> Any:
+def ledger_of(args: argparse.Namespace) -> Any:
     from mmstream.errors import ConfigError
     from mmstream.ledger.store import Ledger
 
-    url = args.ledger or _settings(args).ledger_location()
+    url = args.ledger or settings_of(args).ledger_location()
     if url is None:
         raise ConfigError("the ledger is off in this configuration (ledger = false)")
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
@@ -105,7 +106,7 @@ def _provenance(args: argparse.Namespace) -> int:
     from mmstream.provenance.prov import to_prov_json
     from mmstream.provenance.report import gather, render_text
 
-    found = gather(_ledger(args), args.result_id)
+    found = gather(ledger_of(args), args.result_id)
     if found is None:
         print(f"mmstream: no result {args.result_id!r} in the ledger (or the prefix is "
               "ambiguous)", file=sys.stderr)  # fmt: skip
@@ -120,7 +121,7 @@ def _provenance(args: argparse.Namespace) -> int:
 def _lineage(args: argparse.Namespace) -> int:
     from mmstream.provenance.report import conditions_line, lineage_rows
 
-    ledger = _ledger(args)
+    ledger = ledger_of(args)
     rows = lineage_rows(ledger, args.ident)
     if not rows:
         print(f"mmstream: nothing in the ledger used {args.ident!r}", file=sys.stderr)
@@ -136,7 +137,7 @@ def _lineage(args: argparse.Namespace) -> int:
     return 0
 
 
-def _instant(text: str) -> int:
+def instant(text: str) -> int:
     from mmstream.errors import ConfigError, DecodeError
     from mmstream.times import now_ns, parse_utc_ns
 
@@ -163,9 +164,9 @@ def _replay(args: argparse.Namespace) -> int:
         from mmstream.analyses.registry import Registry
 
         registry = Registry([spec])
-    settings = replay_settings(_settings(args), args.to_topic, args.ledger)
+    settings = replay_settings(settings_of(args), args.to_topic, args.ledger)
     summary = replay(
-        settings, registry, start_ns=_instant(args.start), end_ns=_instant(args.end),
+        settings, registry, start_ns=instant(args.start), end_ns=instant(args.end),
         sandbox=args.to_topic, source=args.source, archive_dir=args.archive,
         margin_s=args.margin,
     )  # fmt: skip
@@ -178,7 +179,7 @@ def _replay(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     from mmstream.diff import diff_runs, read_results, render
 
-    settings = _settings(args)
+    settings = settings_of(args)
     d = diff_runs(read_results(settings, args.run_a), read_results(settings, args.run_b))
     print(render(d, args.run_a, args.run_b), end="")
     return 0 if d.identical else 1
@@ -270,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--exit", action="store_true",
                    help="exit after the results instead of serving the dashboard")  # fmt: skip
     d.set_defaults(func=_demo)
+    add_commands(sub)
     return ap
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from mmstream.model import NS_PER_S, DetectorEvent, DetectorStatus, Window
-from mmstream.stream.gaps import SequenceGaps
+from mmstream.stream.gaps import GapChange, SequenceGaps
 from mmstream.stream.store import EventStore
 
 S = NS_PER_S
@@ -120,3 +120,84 @@ def test_sources_per_detector_are_bounded() -> None:
     gaps.evict(before_ns=50)
     assert gaps.admits("d", "s-new", limit=3), "silent writers free their places"
     assert gaps.admits("d", "s-other", limit=3) and gaps.admits("d", "s2", limit=3)
+
+
+def test_open_and_healed_events_are_counted_apart() -> None:
+    """found = healed + open + forgotten, whatever the order the events come in."""
+    g = SequenceGaps()
+    for seq in (10, 11, 12):
+        g.add("ic", "", seq, seq * S)
+    assert g.take_changes() == {}  # in order: nothing found, nothing changed
+    gap = g.add("ic", "", 20, 20 * S)  # 13..19 missing
+    assert gap is not None and gap.missing == 7
+    (change,) = g.take_changes().values()
+    assert (change.open_events, change.healed_events) == (7, 0)
+    for seq in (13, 16, 19):  # extends a run, splits the hole, extends a run backwards
+        assert g.add("ic", "", seq, seq * S) is None
+    g.add("ic", "", 16, 16 * S)  # a repeat heals nothing
+    assert g.take_changes()["ic"] == GapChange(open_events=4, healed_events=3)
+    before = g.add("ic", "", 5, 5 * S)  # before the first event seen: 6..9 missing
+    assert before is not None and (before.first, before.last) == (6, 9)
+    assert (before.start_ns, before.end_ns) == (5 * S, 10 * S)
+    assert g.open_events("ic") == 8
+    assert g.open_events("ic") == sum(x.missing for x in g.gaps("ic"))
+    for seq in (6, 7, 8, 9, 14, 15, 17, 18):
+        g.add("ic", "", seq, seq * S)
+    assert g.take_changes()["ic"] == GapChange(open_events=0, healed_events=8)
+    assert g.gaps("ic") == [] and g.take_changes() == {}
+
+
+def test_holes_older_than_the_history_are_forgotten_not_healed() -> None:
+    g = SequenceGaps()
+    for seq in (0, 5, 9, 20):  # holes 1..4, 6..8, 10..19: 17 missing
+        g.add("ic", "a", seq, seq * S)
+    g.add("ic", "b", 0, 0)
+    g.add("ic", "b", 3, 3 * S)  # 2 missing, a source that then falls silent
+    g.take_changes()
+    g.evict(before_ns=7 * S)  # a's runs 0 and 5 go (holes 1..4, 6..8), b goes
+    assert g.open_events("ic") == 10 == sum(x.missing for x in g.gaps("ic"))
+    assert g.take_changes()["ic"].healed_events == 0
+
+
+def test_the_metrics_report_missing_healed_and_open_events_apart() -> None:
+    from prometheus_client import REGISTRY
+
+    from mmstream.formats.limits import Limits
+    from mmstream.ops.observer import Observer
+    from mmstream.ops.state import DashboardState
+    from mmstream.stream.events import Counts, Fanout
+    from mmstream.stream.feed import DetectorFeed
+    from mmstream.stream.settings import Topics
+
+    def value(name: str) -> float:
+        return REGISTRY.get_sample_value(name, {"detector": "gapdet"}) or 0.0
+
+    store, counts = EventStore(retention_ns=10_000 * S), Counts()
+    events = Fanout(Observer(DashboardState([])), counts)
+    feed = DetectorFeed(Topics(detectors=("gapdet",)), Limits(), store, None, None, None,  # type: ignore[arg-type]
+                        events)  # fmt: skip
+
+    def add(seq: int) -> None:
+        gap = store.add(DetectorEvent(f"e{seq}", "gapdet", seq, seq * S, 0.0, 0.0, 1.0), 0, seq)
+        if gap is not None:  # as DetectorFeed.handle reports it
+            events.data_gap(gap)
+
+    missing0 = value("mmstream_detector_missing_events_total")
+    healed0 = value("mmstream_detector_healed_events_total")
+    for seq in (0, 1, 6):
+        add(seq)
+    feed.end_batch(None)
+    assert value("mmstream_detector_missing_events_total") - missing0 == 4
+    assert value("mmstream_detector_open_gap_events") == 4
+    assert value("mmstream_detector_healed_events_total") - healed0 == 0
+    for seq in (2, 3, 4):  # three of the four come late
+        add(seq)
+    feed.end_batch(None)
+    assert value("mmstream_detector_missing_events_total") - missing0 == 4  # found once
+    assert value("mmstream_detector_healed_events_total") - healed0 == 3
+    assert value("mmstream_detector_open_gap_events") == 1
+    add(5)
+    feed.end_batch(None)
+    assert value("mmstream_detector_healed_events_total") - healed0 == 4
+    assert value("mmstream_detector_open_gap_events") == 0
+    assert counts.counts["data_gap_events"] == 4 and counts.counts["data_gap_events_healed"] == 4

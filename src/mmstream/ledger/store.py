@@ -237,6 +237,19 @@ class Ledger:
     def inputs_of(self, alert_id: str) -> list[dict[str, Any]]:
         return self._rows(schema.inputs, "alert_id", alert_id)
 
+    def recent_alert_inputs(self, limit: int) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The decoded inputs of the newest ``limit`` alerts: newest alert first, each
+        alert's revisions oldest first."""
+        t = schema.inputs
+        q = (select(t).where(t.c.status == "decoded", t.c.alert_id.is_not(None))
+             .order_by(t.c.received_at.desc()).limit(limit * 5))  # fmt: skip
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        by: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            by.setdefault(str(r["alert_id"]), []).insert(0, dict(r))
+        return list(by.items())[:limit]
+
     def runs_of_alert(self, alert_id: str) -> list[dict[str, Any]]:
         return self._rows(schema.runs, "alert_id", alert_id)
 

@@ -19,7 +19,18 @@ RESULTS_PUBLISHED = Counter(
 )
 DATA_GAP_EVENTS = Counter(
     "mmstream_detector_missing_events_total",
-    "Detector events found missing from per-source sequence numbers, by detector",
+    "Detector events found missing from per-source sequence numbers (holes found, whether or "
+    "not they closed later), by detector",
+    ["detector"],
+)
+DATA_GAP_HEALED_EVENTS = Counter(
+    "mmstream_detector_healed_events_total",
+    "Detector events that arrived late in a sequence hole (the hole shrank or closed)",
+    ["detector"],
+)
+DATA_GAP_OPEN_EVENTS = Gauge(
+    "mmstream_detector_open_gap_events",
+    "Detector events missing now: the holes still open in the history held, by detector",
     ["detector"],
 )
 DUPLICATE_EVENTS = Counter(
@@ -100,4 +111,17 @@ ANALYSIS_RUNS = Counter(
     "mmstream_analysis_runs_total",
     "Analysis runs finished, by analysis and result status (TIMED_OUT, FAILED, ...)",
     ["analysis", "status"],
+)
+RUN_QUEUE_WAIT_SECONDS = Histogram(
+    "mmstream_run_queue_wait_seconds",
+    "From a job's creation to its run's start (its window, the detectors' data, a worker), "
+    "by analysis; from the statistics records",
+    ["analysis"],
+    buckets=(0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
+RUN_WALL_SECONDS = Histogram(
+    "mmstream_run_wall_seconds",
+    "From a run's start to its outcome collected, by analysis; from the statistics records",
+    ["analysis"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300),
 )

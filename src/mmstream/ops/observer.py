@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from mmstream.formats.run_stats import decode_run_stats
 from mmstream.model import NS_PER_S as _NS
-from mmstream.model import Alert, DetectorStatus
+from mmstream.model import Alert, DetectorStatus, Livetime, Window
 from mmstream.ops import metrics as m
 from mmstream.ops.state import DashboardState, ResultView
 from mmstream.stream.events import Delivered, Events
@@ -49,6 +50,10 @@ class Observer(Events):
     def data_gap(self, gap: Gap) -> None:
         m.DATA_GAP_EVENTS.labels(gap.detector).inc(gap.missing)
 
+    def data_gap_totals(self, detector: str, open_events: int, healed_events: int) -> None:
+        m.DATA_GAP_HEALED_EVENTS.labels(detector).inc(healed_events)
+        m.DATA_GAP_OPEN_EVENTS.labels(detector).set(open_events)
+
     def gauges(
         self, waiting: int, watermarks: dict[str, int | None], lag: dict[tuple[str, int], int],
         broker_up: bool,
@@ -59,8 +64,11 @@ class Observer(Events):
             self.board.watermark(d, mark)
             if mark is not None:
                 m.WATERMARK_DELAY_SECONDS.labels(d).set((now - mark) / _NS)
+        by_topic: dict[str, int] = {}
         for (topic, partition), n in lag.items():
             m.CONSUMER_LAG.labels(topic, str(partition)).set(n)
+            by_topic[topic] = by_topic.get(topic, 0) + n
+        self.board.lag(by_topic)
         m.BROKER_UP.set(1 if broker_up else 0)
 
     def run_started(self, job: Job) -> None:
@@ -106,6 +114,10 @@ class Observer(Events):
         m.TRANSACTION_SECONDS.observe(took_s)
         for d in delivered:
             m.MESSAGES_PRODUCED.labels(d.topic).inc()
+            if d.kind == "stats" and d.value is not None:
+                stats = decode_run_stats(d.value)
+                m.RUN_QUEUE_WAIT_SECONDS.labels(stats["analysis"]).observe(stats["queue_wait_s"])
+                m.RUN_WALL_SECONDS.labels(stats["analysis"]).observe(stats["wall_s"])
             if d.kind != "result" or d.analysis is None:
                 continue
             status = self._status.pop(d.result_id or "", "unknown")
@@ -126,6 +138,9 @@ class Observer(Events):
         m.UPSTREAM_SILENT_SECONDS.labels(topic).set(silent_s)
         m.UPSTREAM_ALIVE.labels(topic).set(1 if alive else 0)
         self.board.upstream(topic, silent_s, alive)
+
+    def livetime(self, window: Window, livetime: Livetime) -> None:
+        self.board.livetime(window, livetime)
 
     def archive_error(self) -> None:
         m.ARCHIVE_ERRORS.inc()

@@ -15,14 +15,21 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-size:.9em;vertical-align:top}
 th{background:#f3f3f3}.GOOD,.COMPLETED{color:#0a0}.BAD,.FAILED,.RETRACTED{color:#c00}
 .INCOMPLETE,.INSUFFICIENT_LIVETIME,.unknown{color:#b70}pre{background:#f7f7f7;padding:.8em}
+nav{margin-bottom:.5em}.failed,.timed_out,.deadlettered{color:#c00}.waiting,.running{color:#b70}
+.published{color:#0a0}
 """
 
+NAV = " · ".join(f'<a href="{href}">{name}</a>' for href, name in (
+    ("/", "alerts"), ("/jobs", "jobs"), ("/deadletters", "dead letters"),
+    ("/livetime", "livetime"), ("/latency", "latency"), ("/metrics", "metrics"),
+))  # fmt: skip
 
-def _page(title: str, body: str, refresh_s: int | None = 10) -> bytes:
+
+def page(title: str, body: str, refresh_s: int | None = 10) -> bytes:
     meta = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'>{meta}<title>{escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}"
+        f"<style>{STYLE}</style></head><body><nav>{NAV}</nav><h1>{escape(title)}</h1>{body}"
         f"<p><small>page made {_utc_now()}</small></p></body></html>"
     ).encode()
 
@@ -31,39 +38,39 @@ def _utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _when(seconds: float) -> str:
+def when(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _num(value: float | None, fmt: str = ".3g") -> str:
+def num(value: float | None, fmt: str = ".3g") -> str:
     return "–" if value is None else format(value, fmt)
 
 
-def _table(head: list[str], rows: list[list[str]]) -> str:
+def table(head: list[str], rows: list[list[str]]) -> str:
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><tr>{th}</tr>{body}</table>"
 
 
-def _status(status: str) -> str:
+def status_span(status: str) -> str:
     return f'<span class="{escape(status)}">{escape(status)}</span>'
 
 
 def index_page(state: DashboardState) -> bytes:
-    detectors = _table(
+    detectors = table(
         ["detector", "state", "event rate (Hz, 10 min)", "watermark delay (s)", "last status"],
         [
             [
                 escape(d["name"]),
-                _status(d["state"]) + (f" ({escape(d['reason'])})" if d["reason"] else ""),
-                _num(d["rate_hz"]),
-                _num(d["watermark_delay_s"], ".1f"),
+                status_span(d["state"]) + (f" ({escape(d['reason'])})" if d["reason"] else ""),
+                num(d["rate_hz"]),
+                num(d["watermark_delay_s"], ".1f"),
                 "never" if d["status_age_s"] is None else f"{d['status_age_s']:.0f} s ago",
             ]
             for d in state.detectors()
         ],
     )
-    alerts = _table(
+    alerts = table(
         ["alert", "source", "latest", "revisions", "event time", "results"],
         [
             [
@@ -72,9 +79,9 @@ def index_page(state: DashboardState) -> bytes:
                 escape(v.alert.source),
                 escape(v.revisions[-1].alert_type if v.revisions else ""),
                 str(len(v.revisions)),
-                _when(v.alert.time_ns / 1e9) if v.alert.time_ns else "–",
+                when(v.alert.time_ns / 1e9) if v.alert.time_ns else "–",
                 " ".join(
-                    f"{escape(r.analysis.split('@')[0])}: {_status(r.status)}"
+                    f"{escape(r.analysis.split('@')[0])}: {status_span(r.status)}"
                     for r in _latest_results(v)
                 ),
             ]
@@ -83,12 +90,12 @@ def index_page(state: DashboardState) -> bytes:
     )
     upstream = ""
     if beats := state.upstreams():
-        upstream = "<h2>Upstream heartbeats</h2>" + _table(
+        upstream = "<h2>Upstream heartbeats</h2>" + table(
             ["topic", "state", "last heartbeat"],
             [[escape(t), "alive" if ok else "<b>SILENT</b>", f"{s:.0f} s ago"]
              for t, s, ok in beats],
         )  # fmt: skip
-    return _page("mmstream", f"<h2>Detectors</h2>{detectors}{upstream}"
+    return page("mmstream", f"<h2>Detectors</h2>{detectors}{upstream}"
                              f"<h2>Recent alerts</h2>{alerts}")  # fmt: skip
 
 
@@ -105,24 +112,24 @@ def _latest_results(view: AlertView) -> list[ResultView]:
 
 def alert_page(view: AlertView, provenance: Callable[[str], str | None]) -> bytes:
     a = view.alert
-    facts = _table(
+    facts = table(
         ["alert id", "source", "role", "event time", "FAR (Hz)"],
         [[escape(a.alert_id), escape(a.source), escape(str(a.role)),
-          _when(a.time_ns / 1e9) if a.time_ns else "–", _num(a.far_hz)]],
+          when(a.time_ns / 1e9) if a.time_ns else "–", num(a.far_hz)]],
     )  # fmt: skip
-    revisions = _table(
+    revisions = table(
         ["revision", "type", "received", "status"],
-        [[escape(r.revision), escape(r.alert_type), _when(r.received_at), escape(r.status)]
+        [[escape(r.revision), escape(r.alert_type), when(r.received_at), escape(r.status)]
          for r in view.revisions],
     )  # fmt: skip
-    results = _table(
+    results = table(
         ["analysis", "revision", "status", "summary", "statistics", "livetime", "excluded",
          "result id"],
         [
             [
-                escape(r.analysis), escape(r.revision), _status(r.status), escape(r.summary),
-                "<br>".join(f"{escape(k)} = {_num(v)}" for k, v in sorted(r.statistics.items())),
-                _num(r.livetime_fraction), "<br>".join(escape(" ".join(e)) for e in r.excluded),
+                escape(r.analysis), escape(r.revision), status_span(r.status), escape(r.summary),
+                "<br>".join(f"{escape(k)} = {num(v)}" for k, v in sorted(r.statistics.items())),
+                num(r.livetime_fraction), "<br>".join(escape(" ".join(e)) for e in r.excluded),
                 f'<a href="#{escape(r.result_id)}">{escape(r.result_id[:8])}</a>'
                 + ("" if r.published else " (publishing)"),
             ]
@@ -140,8 +147,8 @@ def alert_page(view: AlertView, provenance: Callable[[str], str | None]) -> byte
         f"<p><a href='/'>all alerts</a></p>{facts}<h2>Sky</h2>{sky}<h2>Revisions</h2>"
         f"{revisions}<h2>Results</h2>{results}<h2>Provenance</h2>{prov}"
     )
-    return _page(f"alert {a.alert_id}", body, refresh_s=30)
+    return page(f"alert {a.alert_id}", body, refresh_s=30)
 
 
 def missing_page(what: str) -> bytes:
-    return _page("not found", f"<p>{escape(what)}</p><p><a href='/'>all alerts</a></p>", None)
+    return page("not found", f"<p>{escape(what)}</p><p><a href='/'>all alerts</a></p>", None)

@@ -8,6 +8,10 @@
 ``/``                 dashboard: detectors and recent alerts (refreshes itself)
 ``/alert/<id>``       one alert: revisions, results, provenance, sky map
 ``/skymap/<id>.png``  the localization (Mollweide, 50/90 % contours, the window's events)
+``/jobs``             waiting and running jobs with why they wait, failures with their error
+``/deadletters``      dead letters by reason; ``/deadletter/<partition>/<offset>`` the original
+``/livetime``         each detector's livetime timeline, excluded intervals and reasons
+``/latency``          alert-to-result latency and consumer lag (``/plot/*.png``)
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from urllib.parse import unquote
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from mmstream.ops.console import Console
+from mmstream.ops.console_pages import deadletters_page, jobs_page, latency_page, livetime_page
 from mmstream.ops.logging import get_logger
 from mmstream.ops.pages import alert_page, index_page, missing_page
+from mmstream.ops.plots import lag_png, latency_png
 from mmstream.ops.skyplot import render_skymap_png
 from mmstream.ops.state import AlertView, DashboardState
 
@@ -46,8 +53,10 @@ class OpsServer:
         state: DashboardState,
         health: Health,
         provenance: Callable[[str], str | None] = lambda rid: None,
+        console: Console | None = None,
     ) -> None:
         self.state, self.health, self.provenance = state, health, provenance
+        self.console = console or Console(None, None, "mmstream.deadletter")
         self._png_cache: dict[tuple[str, str, int], bytes] = {}
         self._png_lock = threading.Lock()
         server = self
@@ -111,12 +120,35 @@ class OpsServer:
             if view is None:
                 return 404, html, missing_page(f"no recent alert {path.removeprefix('/alert/')}")
             return 200, html, alert_page(view, self.provenance)
+        if (page := self._console_page(path)) is not None:
+            return page
         if path.startswith("/skymap/") and path.endswith(".png"):
             view = self.state.alert(path.removeprefix("/skymap/").removesuffix(".png"))
             if view is None:
                 return 404, "text/plain", b"no such alert\n"
             return 200, "image/png", self._skymap(view)
         return 404, html, missing_page(f"no page {path}")
+
+    def _console_page(self, path: str) -> tuple[int, str, bytes] | None:
+        html, c = "text/html; charset=utf-8", self.console
+        pages: dict[str, Callable[[], bytes]] = {
+            "/jobs": lambda: jobs_page(c), "/deadletters": lambda: deadletters_page(c),
+            "/livetime": lambda: livetime_page(self.state), "/latency": lambda: latency_page(c),
+        }  # fmt: skip
+        if path in pages:
+            return 200, html, pages[path]()
+        if path == "/plot/latency.png":
+            return 200, "image/png", latency_png(c.run_stats())
+        if path == "/plot/lag.png":
+            return 200, "image/png", lag_png(self.state.lag_history())
+        parts = path.split("/")
+        if len(parts) == 4 and parts[1] == "deadletter" and all(x.isdigit() for x in parts[2:]):
+            try:
+                dl = c.deadletter(int(parts[2]), int(parts[3]))
+            except Exception as exc:
+                return 404, "text/plain", f"{exc}\n".encode()
+            return 200, "application/octet-stream", dl.value or b""
+        return None
 
     def _skymap(self, view: AlertView) -> bytes:
         """Rendered once per (alert, revision, events shown): a render takes about a second."""

@@ -13,7 +13,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mmstream.model import Alert
+from mmstream.model import Alert, Livetime, Window
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ class DashboardState:
         self._alerts: OrderedDict[str, AlertView] = OrderedDict()
         self._detectors = {d: DetectorView(d) for d in detectors}
         self._upstream: dict[str, tuple[float, bool]] = {}
+        self._lag: deque[tuple[float, dict[str, int]]] = deque(maxlen=2000)  # total per topic
+        self._livetime: dict[str, tuple[Window, Livetime]] = {}
         self.max_alerts = max_alerts
 
     # ------------------------------------------------------------ the service writes
@@ -82,6 +84,30 @@ class DashboardState:
             self._alerts[alert.alert_id] = view  # newest last
             while len(self._alerts) > self.max_alerts:
                 self._alerts.popitem(last=False)
+
+    def restored(self, view: AlertView) -> None:
+        """An alert read back from the ledger after a restart: older than any seen live."""
+        with self._lock:
+            if view.alert.alert_id in self._alerts or len(self._alerts) >= self.max_alerts:
+                return
+            self._alerts[view.alert.alert_id] = view
+            self._alerts.move_to_end(view.alert.alert_id, last=False)
+
+    def lag(self, by_topic: dict[str, int]) -> None:
+        with self._lock:
+            self._lag.append((time.time(), by_topic))
+
+    def lag_history(self) -> list[tuple[float, dict[str, int]]]:
+        with self._lock:
+            return list(self._lag)
+
+    def livetime(self, window: Window, livetime: Livetime) -> None:
+        with self._lock:
+            self._livetime[livetime.detector] = (window, livetime)
+
+    def livetimes(self) -> list[tuple[Window, Livetime]]:
+        with self._lock:
+            return [self._livetime[d] for d in sorted(self._livetime)]
 
     def result_made(self, alert_id: str, result: ResultView) -> None:
         with self._lock:

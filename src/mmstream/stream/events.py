@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mmstream.model import Alert, DetectorStatus
+    from mmstream.model import Alert, DetectorStatus, Livetime, Window
     from mmstream.stream.gaps import Gap
     from mmstream.stream.runs import Job, Retraction, RunReport
 
@@ -30,6 +30,7 @@ class Delivered:
     analysis: str | None  # name@version
     result_id: str | None
     supersedes: str | None
+    value: bytes | None = None  # a statistics record, as sent (stream/runstats.py)
 
 
 class Events:
@@ -45,11 +46,19 @@ class Events:
     def detector_status(self, status: DetectorStatus) -> None: ...
     def duplicate_events(self, detector: str, count: int) -> None: ...
     def late_event(self, detector: str) -> None: ...
-    def data_gap(self, gap: Gap) -> None: ...
+    def data_gap(self, gap: Gap) -> None: ...  # a hole found: its events missing
+    # once per batch where a detector's holes changed: events missing now, and events that
+    # arrived in a hole (late) since the last call
+    def data_gap_totals(self, detector: str, open_events: int, healed_events: int) -> None: ...
     def gauges(
         self, waiting: int, watermarks: dict[str, int | None], lag: dict[tuple[str, int], int],
         broker_up: bool,
     ) -> None: ...  # fmt: skip
+    # a job's state (stream/jobwatch.py; ledger/jobs.py lists them): received, waiting (for
+    # the detectors named), deadlettered, dropped...; running and after: the run's events
+    def job_state(
+        self, job: Job, state: str, detail: str = "", waiting_for: tuple[str, ...] = ()
+    ) -> None: ...
     def run_started(self, job: Job) -> None: ...
     def run_finished(self, report: RunReport) -> None: ...
     def run_abandoned(self, job: Job) -> None: ...  # its partition went to another member
@@ -62,6 +71,8 @@ class Events:
     def producer_replaced(self) -> None: ...
     def archive_error(self) -> None: ...
     def upstream(self, topic: str, silent_s: float, alive: bool) -> None: ...  # heartbeats
+    # a detector's livetime over the recent past, with what was left out (every few seconds)
+    def livetime(self, window: Window, livetime: Livetime) -> None: ...
     # one of our results, read back from Kafka (at start, then as they come)
     def result_seen(
         self, result_id: str, kind: str, topic: str, partition: int, offset: int,
@@ -95,6 +106,10 @@ class Counts(Events):
 
     def data_gap(self, gap: Gap) -> None:
         self.counts["data_gaps"] += 1
+        self.counts["data_gap_events"] += gap.missing
+
+    def data_gap_totals(self, detector: str, open_events: int, healed_events: int) -> None:
+        self.counts["data_gap_events_healed"] += healed_events
 
     def published(
         self, alert_id: str | None, delivered: list[Delivered], took_s: float,
@@ -151,12 +166,22 @@ class Fanout(Events):
         for o in self.observers:
             o.data_gap(gap)
 
+    def data_gap_totals(self, detector: str, open_events: int, healed_events: int) -> None:
+        for o in self.observers:
+            o.data_gap_totals(detector, open_events, healed_events)
+
     def gauges(
         self, waiting: int, watermarks: dict[str, int | None], lag: dict[tuple[str, int], int],
         broker_up: bool,
     ) -> None:  # fmt: skip
         for o in self.observers:
             o.gauges(waiting, watermarks, lag, broker_up)
+
+    def job_state(
+        self, job: Job, state: str, detail: str = "", waiting_for: tuple[str, ...] = ()
+    ) -> None:
+        for o in self.observers:
+            o.job_state(job, state, detail, waiting_for)
 
     def run_started(self, job: Job) -> None:
         for o in self.observers:
@@ -196,6 +221,10 @@ class Fanout(Events):
     def upstream(self, topic: str, silent_s: float, alive: bool) -> None:
         for o in self.observers:
             o.upstream(topic, silent_s, alive)
+
+    def livetime(self, window: Window, livetime: Livetime) -> None:
+        for o in self.observers:
+            o.livetime(window, livetime)
 
     def result_seen(
         self, result_id: str, kind: str, topic: str, partition: int, offset: int,

@@ -179,6 +179,8 @@ class DetectorFeed:
         self._events.clear()
         for det, repeats in self.store.take_duplicates().items():
             self.events.duplicate_events(det, repeats)
+        for det, change in self.store.gaps.take_changes().items():
+            self.events.data_gap_totals(det, change.open_events, change.healed_events)
         if clients is None:
             return
         for detector, time_ns in self.heartbeats.items():

@@ -6,11 +6,17 @@ runs some events are missing: the time between the last event before the hole an
 first event after it is a *data gap*, excluded from livetime with that reason. When the
 missing events turn up later (a late delivery, a replay), the hole shrinks or closes and
 the time counts as live again.
+
+Per detector the tracker keeps how many events are missing now (``open_events``) and how
+many arrived in a hole (*healed*): found = healed + open + forgotten (holes older than the
+history held, dropped by :meth:`SequenceGaps.evict`). :meth:`SequenceGaps.take_changes`
+hands the changes to the metrics once per batch.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass, field
 
 from mmstream.model import ExcludedInterval, Window
@@ -47,10 +53,24 @@ class Gap:
         return f"data gap: {self.missing} event(s) missing ({who}seq {self.first}..{self.last})"
 
 
+@dataclass(frozen=True, slots=True)
+class GapChange:
+    """A detector's gap totals after a change: events missing now, and events that arrived
+    in a hole (late) since the previous :meth:`SequenceGaps.take_changes`."""
+
+    open_events: int
+    healed_events: int
+
+
 @dataclass
 class _Source:
     runs: list[_Run] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)  # run.lo, for bisect
+
+    def holes(self, upto: int | None = None) -> int:
+        """Events missing between the runs (the first ``upto`` + 1 runs only, if given)."""
+        runs = self.runs if upto is None else self.runs[: upto + 1]
+        return sum(b.lo - a.hi - 1 for a, b in itertools.pairwise(runs))
 
 
 class SequenceGaps:
@@ -59,6 +79,27 @@ class SequenceGaps:
     def __init__(self) -> None:
         self._sources: dict[tuple[str, str], _Source] = {}
         self._per_detector: dict[str, int] = {}
+        self._open: dict[str, int] = {}  # events missing now, per detector
+        self._healed: dict[str, int] = {}  # arrived in a hole since take_changes()
+        self._changed: set[str] = set()
+
+    def open_events(self, detector: str) -> int:
+        """The detector's events missing now (in the holes :meth:`gaps` lists)."""
+        return self._open.get(detector, 0)
+
+    def take_changes(self) -> dict[str, GapChange]:
+        """Per detector whose gaps changed since the last call (a hole found, shrunk, closed
+        or forgotten): its open count and the events healed in between."""
+        out = {d: GapChange(self._open.get(d, 0), self._healed.get(d, 0)) for d in self._changed}
+        self._changed.clear()
+        self._healed.clear()
+        return out
+
+    def _count(self, detector: str, found: int = 0, healed: int = 0, forgotten: int = 0) -> None:
+        self._open[detector] = self._open.get(detector, 0) + found - healed - forgotten
+        if healed:
+            self._healed[detector] = self._healed.get(detector, 0) + healed
+        self._changed.add(detector)
 
     def admits(self, detector: str, source: str, limit: int) -> bool:
         """Whether an event of this source may be tracked: a known source, or a new one
@@ -66,13 +107,15 @@ class SequenceGaps:
         return (detector, source) in self._sources or self._per_detector.get(detector, 0) < limit
 
     def add(self, detector: str, source: str, seq: int, time_ns: int) -> Gap | None:
-        """Record one event; returns the new gap its arrival revealed, if any."""
+        """Record one event; returns the new gap its arrival revealed, if any (after the
+        source's latest event, or before its earliest one)."""
         src = self._sources.get((detector, source))
         if src is None:
             src = self._sources[(detector, source)] = _Source()
             self._per_detector[detector] = self._per_detector.get(detector, 0) + 1
         runs, starts = src.runs, src.starts
         i = bisect.bisect_right(starts, seq) - 1  # the run starting at or before seq
+        in_hole = 0 <= i < len(runs) - 1  # between run i and run i+1: a missing one, late
         if i >= 0 and runs[i].lo <= seq <= runs[i].hi:
             return None  # seen before
         if i >= 0 and runs[i].hi == seq - 1:  # extends run i (the usual, in-order case)
@@ -82,16 +125,24 @@ class SequenceGaps:
                 nxt = runs.pop(i + 1)
                 starts.pop(i + 1)
                 run.hi, run.t_hi = nxt.hi, nxt.t_hi
-            return None
-        if i + 1 < len(runs) and runs[i + 1].lo == seq + 1:  # extends run i+1 backwards
+        elif i + 1 < len(runs) and runs[i + 1].lo == seq + 1:  # extends run i+1 backwards
             runs[i + 1].lo, runs[i + 1].t_lo = seq, time_ns
             starts[i + 1] = seq
-            return None
-        runs.insert(i + 1, _Run(seq, seq, time_ns, time_ns))
-        starts.insert(i + 1, seq)
-        if i + 2 == len(runs) and i >= 0:  # a new run after the last one: a new hole
-            before = runs[i]
-            return Gap(detector, source, before.hi + 1, seq - 1, before.t_hi, time_ns)
+        else:
+            runs.insert(i + 1, _Run(seq, seq, time_ns, time_ns))
+            starts.insert(i + 1, seq)
+            gap = None
+            if i >= 0 and i + 2 == len(runs):  # a new run after the last one: a new hole
+                before = runs[i]
+                gap = Gap(detector, source, before.hi + 1, seq - 1, before.t_hi, time_ns)
+            elif i < 0 and len(runs) > 1:  # before the first run: a new hole after it
+                after = runs[1]
+                gap = Gap(detector, source, seq + 1, after.lo - 1, time_ns, after.t_lo)
+            if gap is not None:
+                self._count(detector, found=gap.missing)
+                return gap
+        if in_hole:
+            self._count(detector, healed=1)
         return None
 
     def gaps(self, detector: str, window: Window | None = None) -> list[Gap]:
@@ -119,6 +170,8 @@ class SequenceGaps:
         ``max_sources``."""
         for key, src in list(self._sources.items()):
             if src.runs and src.runs[-1].t_hi < before_ns:
+                if forgotten := src.holes():
+                    self._count(key[0], forgotten=forgotten)
                 del self._sources[key]
                 self._per_detector[key[0]] -= 1
                 continue
@@ -126,4 +179,6 @@ class SequenceGaps:
             cut = 0
             while cut < keep and src.runs[cut].t_hi < before_ns:
                 cut += 1
+            if cut and (forgotten := src.holes(upto=cut)):
+                self._count(key[0], forgotten=forgotten)
             del src.runs[:cut], src.starts[:cut]

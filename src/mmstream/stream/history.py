@@ -68,3 +68,14 @@ def read_spans(consumer: Consumer, ranges: list[Span]) -> Iterator[Message]:
             position = (msg.offset() or 0) + 1
             if position <= last:
                 yield msg
+
+
+def message_at(kafka: dict[str, Any], topic: str, partition: int, offset: int) -> Message | None:
+    """The committed message at one position (None: not there, or gone by retention)."""
+    consumer = history_reader(kafka, "read-one")
+    try:
+        for msg in read_spans(consumer, [(TopicPartition(topic, partition, offset), offset + 1)]):
+            return msg if msg.offset() == offset else None
+        return None
+    finally:
+        consumer.close()

@@ -18,7 +18,7 @@ from mmstream.analyses.registry import AnalysisSpec, Registry
 from mmstream.errors import RegistryError
 from mmstream.formats.detector import DetectorCodec
 from mmstream.formats.headers import parse
-from mmstream.model import NS_PER_S, Alert, AlertType, ResultStatus
+from mmstream.model import NS_PER_S, Alert, AlertType, ResultStatus, Window
 from mmstream.ops.logging import get_logger
 from mmstream.stream.alertbook import AlertBook, Held, partner_updates
 from mmstream.stream.archive import Keeper
@@ -83,6 +83,7 @@ class Pipeline:
         self._arrivals: dict[tuple[str, int, int], float] = {}
         self._decode_s: dict[tuple[str, int, int], float] = {}  # for the runs' statistics
         self.jobwatch = JobWatch(events)
+        self._livetime_told = 0.0
         publisher.listeners.append(self._index_published)
 
     # ------------------------------------------------------------------ inputs
@@ -213,6 +214,8 @@ class Pipeline:
     def step(self) -> None:
         """Start the jobs that are ready, take the runs that finished, publish."""
         self.jobwatch.refresh(self.scheduler.waiting, self.store.watermark)
+        if time.monotonic() - self._livetime_told > 10:
+            self._tell_livetime()
         for job, complete in self.scheduler.ready(self.store.watermark):
             self._start(job, complete)
         self.collect()
@@ -224,6 +227,17 @@ class Pipeline:
             self._start(job, True)
         self.collect()
         self.publisher.flush()
+
+    def _tell_livetime(self) -> None:
+        """Each detector's livetime over the last hours (the console's timeline)."""
+        self._livetime_told = time.monotonic()
+        now = time.time_ns()
+        window = Window(now - int(min(self.settings.lookback_s, 6 * 3600) * NS_PER_S), now)
+        max_gap = int(self.settings.run.max_status_gap_s * NS_PER_S)
+        for d in self.settings.topics.detectors:
+            excluded = self.conditions.excluded(d, window)
+            if (lt := self.store.livetime(d, window, max_gap, excluded)) is not None:
+                self.events.livetime(window, lt)
 
     def collect(self) -> None:
         for report in self.runner.collect():
