@@ -171,7 +171,7 @@ def test_a_dead_letter_is_downloaded_byte_exact_and_requeued_once_its_route_is_f
         produce_heartbeat(h.producer, h.settings.status_topic(h.detector), h.detector, now_ns())
         topic = h.settings.result_topic("temporal_coincidence")
         assert read_messages(h.settings, topic, 1, key=b"S000072c")  # the barrier's result
-        got = [
+        ids = [
             decode_result(m.value())["alert"]["alert_id"] for m in read_to_end(h.settings, topic)
         ]
         assert ids == ["S000071b", "S000072c"]
