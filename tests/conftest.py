@@ -9,6 +9,7 @@ Which broker, by $MMSTREAM_TEST_KAFKA:
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +69,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
+            _release_clients()
     else:
         from mmstream.broker.local import LocalKafka
 
@@ -80,7 +82,18 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         try:
             yield info.bootstrap
         finally:
+            _release_clients()
             broker.stop()
+
+
+def _release_clients() -> None:
+    """Destroy the Kafka clients nobody holds any more before their broker stops. A service
+    run in a thread (tests/integration/harness.py) lives in reference cycles (the HTTP
+    server's handler class refers to the server, which refers to the service and its
+    clients), so its admin client and producers go only when the cycle collector runs; the
+    last ones, left for the interpreter's exit, printed librdkafka "Connection refused" lines
+    after the test summary."""
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ for the service (stages take their own small settings objects)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from mmstream.analyses.registry import Registry
@@ -14,6 +15,7 @@ from mmstream.ledger.store import Ledger
 from mmstream.model import Alert
 from mmstream.ops.console import Console, restore
 from mmstream.ops.logging import get_logger, register_secrets
+from mmstream.ops.metrics import LOOP_SECONDS_SINCE_TURN
 from mmstream.ops.observer import Observer
 from mmstream.ops.server import Health, OpsServer
 from mmstream.ops.state import DashboardState
@@ -47,6 +49,8 @@ class App:
         self.service = Service(stream, registry, Fanout(Observer(self.board), self.recorder),
                                stall)  # fmt: skip
         self.http: OpsServer | None = None
+        # read when scraped: a stuck loop cannot update a gauge of its own
+        LOOP_SECONDS_SINCE_TURN.set_function(lambda: time.monotonic() - self.service.last_turn)
 
     @property
     def ready(self) -> threading.Event:

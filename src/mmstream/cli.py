@@ -185,6 +185,16 @@ def _diff(args: argparse.Namespace) -> int:
     return 0 if d.identical else 1
 
 
+def _launcher() -> str:
+    """How this shell reaches the ``mmstream`` command: it lives beside the interpreter
+    (``.venv/bin``), which need not be on PATH."""
+    exe = Path(sys.executable).with_name("mmstream")
+    if not exe.exists():
+        return "mmstream"
+    rel = os.path.relpath(exe)
+    return rel if not rel.startswith("..") else str(exe)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from mmstream.broker.local import LocalKafka
     from mmstream.demo import run_demo
@@ -198,7 +208,7 @@ def _demo(args: argparse.Namespace) -> int:
         bootstrap = info.bootstrap
         print(
             f"[demo] local Kafka {info.kafka_version} at {bootstrap} "
-            f"(ready in {time.monotonic() - t0:.1f} s; stop it with `mmstream broker stop`)"
+            f"(ready in {time.monotonic() - t0:.1f} s; stop it with `{_launcher()} broker stop`)"
         )
     run_demo(bootstrap, timeout=args.timeout, serve=not args.exit)
     return 0

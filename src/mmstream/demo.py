@@ -103,11 +103,15 @@ def run_demo(
         f"including {planted.event_id} at {format_utc(planted.time_ns)} "
         f"(ra {planted.ra_deg:.2f}, dec {planted.dec_deg:.2f})"
     )
+    # a broken upstream's message first: a dead letter with its reason, and the service goes on
+    producer.produce("igwn.gwalert", value=f"not an alert ({run})".encode())
     producer.produce(
         "igwn.gwalert",
         value=igwn_alert(superevent, time_ns=t_alert, ra_deg=ra, dec_deg=dec, sigma_deg=3.0),
     )
     producer.flush(30)
+    print(f"[demo] published a malformed message to igwn.gwalert: it goes to "
+          f"{settings.deadletter_topic} with its reason (mmstream deadletter list)")  # fmt: skip
     print(
         f"[demo] published GW alert {superevent} (t = {format_utc(t_alert)}, "
         f"sky map centred at ra {ra}, dec {dec}, 3 deg)"
@@ -119,7 +123,9 @@ def run_demo(
         print(f"[demo] done in {time.monotonic() - t_start:.1f} s")
         if serve and dashboard is not None:
             print(f"[demo] dashboard at {dashboard} (this alert: {dashboard}alert/{superevent});"
-                  " metrics at /metrics. Ctrl-C stops the service.", flush=True)  # fmt: skip
+                  " jobs, dead letters, livetime and latency at /jobs, /deadletters, /livetime, "
+                  "/latency; metrics at /metrics. Ctrl-C stops the service.",
+                  flush=True)  # fmt: skip
             stop = threading.Event()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -92,6 +91,18 @@ def read_messages(
     return found
 
 
+def _data_dir(tag: str) -> Path:
+    """A service's own ledger and archive folder, inside the test run's data folder
+    (tests/conftest.py points $MMSTREAM_DATA_DIR into pytest's temporary directory, which
+    pytest prunes), so that no run leaves folders in the system temp directory."""
+    root = os.environ.get("MMSTREAM_DATA_DIR")
+    if not root:
+        raise RuntimeError("MMSTREAM_DATA_DIR is not set (tests/conftest.py sets it)")
+    path = Path(root) / f"service-{tag}"
+    path.mkdir(parents=True)
+    return path
+
+
 @contextmanager
 def running_service(
     bootstrap: str, registry: Registry | None = None, **overrides: Any
@@ -108,9 +119,10 @@ def running_service(
         "notice_topic_prefix": f"mmstream.notices.test{tag}.",
         "deadletter_topic": f"mmstream.deadletter.test{tag}",
         "max_wait_s": 3600.0,
-        "data_dir": Path(tempfile.mkdtemp(prefix=f"mmstream-{tag}-")),
     }
     values.update(overrides)
+    if "data_dir" not in values:
+        values["data_dir"] = _data_dir(tag)
     settings = load_settings(**values)
     stalls: list[tuple[str, float]] = []  # an in-thread service must not exec the test run
 

@@ -125,3 +125,7 @@ RUN_WALL_SECONDS = Histogram(
     ["analysis"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300),
 )
+LOOP_SECONDS_SINCE_TURN = Gauge(
+    "mmstream_loop_seconds_since_turn",
+    "Seconds since the service loop last turned (read at each scrape; what /healthz judges)",
+)

@@ -36,6 +36,9 @@ def latency_png(rows: Sequence[dict[str, Any]]) -> bytes:
             by.setdefault(r["analysis"], []).append(point)
     for name, points in sorted(by.items()):
         ax.plot(_utc([p[0] for p in points]), [p[1] for p in points], "o", ms=4, label=name)
+    times = [p[0] for points in by.values() for p in points]
+    if times and max(times) - min(times) < 600:  # one burst: a 20-minute axis, not years
+        ax.set_xlim(_utc([min(times) - 600, max(times) + 600]))  # type: ignore[arg-type]
     if by:
         ax.set_yscale("log")
         ax.legend(fontsize=8, loc="upper left")

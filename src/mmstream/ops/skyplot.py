@@ -17,55 +17,77 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patheffects import withStroke
 
 from mmstream.model import Circle, Ellipse, FlatSkyMap, Localization, MultiOrderSkyMap
 from mmstream.sky.credible import credible_level, probdensity
 
+# RA grows to the left (east left, the sky seen from inside) and the middle of the picture is
+# RA 12 h: matplotlib's mollweide longitude x, -pi (left) .. pi (right), is 180° - RA.
+_RA_TICKS_H = (22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2)
+
 
 def _xy(ra_deg: np.ndarray, dec_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Matplotlib's mollweide axes want longitude in [-pi, pi], east to the left."""
-    lon = np.radians(np.remainder(ra_deg + 180.0, 360.0) - 180.0)
-    return -lon, np.radians(dec_deg)
+    """Axes coordinates (radians) of sky positions, as the tick labels name them."""
+    return np.radians(180.0 - np.remainder(ra_deg, 360.0)), np.radians(dec_deg)
 
 
-def render_skymap_png(
+def _outline(shape: Circle | Ellipse, points: int = 361) -> tuple[np.ndarray, np.ndarray]:
+    """The region's boundary, exact on the sphere: the points at angular distance (a cos t,
+    b sin t) from the centre in the tangent plane, major axis at the position angle east of
+    north (the azimuthal-equidistant frame sky/shapes.py evaluates the density in)."""
+    if isinstance(shape, Circle):
+        a = b = shape.radius_deg
+        pa = 0.0
+    else:
+        a, b, pa = shape.semi_major_deg, shape.semi_minor_deg, shape.position_angle_deg
+    t = np.linspace(0.0, 2 * np.pi, points)
+    u, v = np.radians(a) * np.cos(t), np.radians(b) * np.sin(t)
+    dist, bearing = np.hypot(u, v), np.arctan2(v, u) + np.radians(pa)
+    ra0, dec0 = np.radians(shape.ra_deg), np.radians(shape.dec_deg)
+    sin_dec = np.sin(dec0) * np.cos(dist) + np.cos(dec0) * np.sin(dist) * np.cos(bearing)
+    dec = np.arcsin(np.clip(sin_dec, -1.0, 1.0))
+    ra = ra0 + np.arctan2(np.sin(bearing) * np.sin(dist) * np.cos(dec0),
+                          np.cos(dist) - np.sin(dec0) * sin_dec)  # fmt: skip
+    x, y = _xy(np.degrees(ra), np.degrees(dec))
+    cut = np.flatnonzero(np.abs(np.diff(x)) > np.pi) + 1  # crosses RA 0 h: lift the pen
+    return np.insert(x, cut, np.nan), np.insert(y, cut, np.nan)
+
+
+def sky_figure(
     localization: Localization | None,
     events: Sequence[tuple[float, float, bool]],
     title: str,
     *,
     width_px: int = 900,
-) -> bytes:
-    """PNG bytes. ``events``: (ra_deg, dec_deg, coincident) of the window's detector events."""
+) -> Figure:
+    """The picture (the caller closes it). ``events``: (ra_deg, dec_deg, coincident)."""
     fig = plt.figure(figsize=(width_px / 100, width_px / 200), dpi=100)
     ax = fig.add_subplot(111, projection="mollweide")
     ax.grid(True, alpha=0.3)
-    ax.set_xticklabels([f"{h}h" for h in (22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2)], fontsize=7)
+    ax.set_xticks(
+        np.radians([180.0 - 15.0 * h for h in _RA_TICKS_H]),
+        [f"{h}h" for h in _RA_TICKS_H],
+        fontsize=7,
+        path_effects=[withStroke(linewidth=2, foreground="white")],
+    )  # the labels outlined: they read on a dark map too
     if isinstance(localization, MultiOrderSkyMap | FlatSkyMap):
-        ra = np.linspace(0.0, 360.0, 721)
-        dec = np.linspace(-89.75, 89.75, 360)
-        grid_ra, grid_dec = np.meshgrid(ra, dec)
-        flat_ra, flat_dec = grid_ra.ravel(), grid_dec.ravel()
-        dens = probdensity(localization, flat_ra, flat_dec).reshape(grid_ra.shape)
-        level = credible_level(localization, flat_ra, flat_dec).reshape(grid_ra.shape)
-        x, y = _xy(grid_ra, grid_dec)
-        ax.pcolormesh(x, y, dens, cmap="cylon" if "cylon" in plt.colormaps() else "magma",
-                      shading="auto", rasterized=True)  # fmt: skip
+        # cells by their edges, evaluated at their centres (RA and x both monotonic)
+        x_edges = np.linspace(-np.pi, np.pi, 721)
+        y_edges = np.radians(np.linspace(-90.0, 90.0, 361))
+        x, y = np.meshgrid((x_edges[1:] + x_edges[:-1]) / 2, (y_edges[1:] + y_edges[:-1]) / 2)
+        flat_ra, flat_dec = (180.0 - np.degrees(x)).ravel(), np.degrees(y).ravel()
+        dens = probdensity(localization, flat_ra, flat_dec).reshape(x.shape)
+        level = credible_level(localization, flat_ra, flat_dec).reshape(x.shape)
+        ax.pcolormesh(x_edges, y_edges, dens, shading="flat", rasterized=True,
+                      cmap="cylon" if "cylon" in plt.colormaps() else "magma")  # fmt: skip
         cs = ax.contour(x, y, level, levels=[0.5, 0.9], colors=["white", "cyan"], linewidths=1)
         ax.clabel(cs, fmt={0.5: "50%", 0.9: "90%"}, fontsize=7)
     elif isinstance(localization, Circle | Ellipse):
         cx, cy = _xy(np.array([localization.ra_deg]), np.array([localization.dec_deg]))
-        ax.plot(cx, cy, marker="+", color="crimson", markersize=12)
-        radius = (
-            localization.radius_deg
-            if isinstance(localization, Circle)
-            else localization.semi_major_deg
-        )
-        t = np.linspace(0, 2 * np.pi, 200)
-        ring_dec = np.clip(localization.dec_deg + radius * np.sin(t), -90, 90)
-        cosd = max(np.cos(np.radians(localization.dec_deg)), 1e-3)
-        ring_ra = localization.ra_deg + radius * np.cos(t) / cosd
-        rx, ry = _xy(ring_ra, ring_dec)
-        ax.plot(rx, ry, color="crimson", linewidth=1)
+        ax.plot(cx, cy, marker="+", color="crimson", markersize=12, gid="centre")
+        ax.plot(*_outline(localization), color="crimson", linewidth=1, gid="outline")
     if events:
         arr = np.array([(r, d) for r, d, _ in events], dtype=float)
         hit = np.array([c for _, _, c in events], dtype=bool)
@@ -77,6 +99,18 @@ def render_skymap_png(
                        linewidths=0.4, label="coincident")  # fmt: skip
         ax.legend(loc="lower right", fontsize=7, framealpha=0.6)
     ax.set_title(title, fontsize=9, parse_math=False)  # an id's "$...$" is text, not TeX
+    return fig
+
+
+def render_skymap_png(
+    localization: Localization | None,
+    events: Sequence[tuple[float, float, bool]],
+    title: str,
+    *,
+    width_px: int = 900,
+) -> bytes:
+    """PNG bytes. ``events``: (ra_deg, dec_deg, coincident) of the window's detector events."""
+    fig = sky_figure(localization, events, title, width_px=width_px)
     out = io.BytesIO()
     fig.savefig(out, format="png", bbox_inches="tight")
     plt.close(fig)
