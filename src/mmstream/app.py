@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 from mmstream.analyses.registry import Registry
@@ -49,8 +50,12 @@ class App:
         self.service = Service(stream, registry, Fanout(Observer(self.board), self.recorder),
                                stall)  # fmt: skip
         self.http: OpsServer | None = None
-        # read when scraped: a stuck loop cannot update a gauge of its own
-        LOOP_SECONDS_SINCE_TURN.set_function(lambda: time.monotonic() - self.service.last_turn)
+        # read when scraped: a stuck loop cannot update a gauge of its own (a weak reference:
+        # the process-wide gauge must not keep a stopped service and its clients alive)
+        service = weakref.ref(self.service)
+        LOOP_SECONDS_SINCE_TURN.set_function(
+            lambda: time.monotonic() - s.last_turn if (s := service()) else float("nan")
+        )
 
     @property
     def ready(self) -> threading.Event:

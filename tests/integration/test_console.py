@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -152,6 +153,9 @@ def test_a_dead_letter_is_downloaded_byte_exact_and_requeued_once_its_route_is_f
         assert f"{dead.partition()}@{dead.offset()}" in page and "requeue" in page
         assert _get(h, f"/deadletter/{dead.partition()}/{dead.offset()}") == alert
         assert h.committed(h.alert_topic) == offset + 1  # the service moved past it
+        with pytest.raises(urllib.error.HTTPError) as missing:  # past the end: no wait for it
+            _get(h, "/deadletter/0/999999")
+        assert missing.value.code == 404
 
     env = {"MMSTREAM_DEADLETTER_TOPIC": f"mmstream.deadletter.test{tag}"}
     where = ["--bootstrap", kafka_bootstrap, "--offset", str(dead.offset())]

@@ -7,7 +7,9 @@ alert's change); its id is the result id it makes. It moves through states:
     received -> waiting -> running -> published | failed | timed_out
                                    -> superseded | retracted (later, by another result)
     or deadlettered (its alert could not be scheduled), handed_over (its partition went to
-    another member), dropped (a partner update whose alert was retracted meanwhile)
+    another member), dropped (a partner update whose alert was retracted meanwhile), or
+    interrupted (open when its process stopped: a restart re-reads its alert, unless the
+    result was committed, and then the restart settles it published)
 
 ``jobs`` holds each job's state now, ``job_states`` every state with its time.
 """
@@ -25,9 +27,11 @@ from mmstream.ledger import schema
 from mmstream.ledger.store import Ledger
 
 STATES = ("received", "waiting", "running", "published", "failed", "timed_out", "superseded",
-          "retracted", "deadlettered", "handed_over", "dropped")  # fmt: skip
+          "retracted", "deadlettered", "handed_over", "dropped", "interrupted")  # fmt: skip
 OPEN_STATES = ("received", "waiting", "running")
-FINAL_AFTER_RUN = ("failed", "timed_out")  # a run's own verdict: publishing keeps it
+# what a publication may settle: a job replaced meanwhile (superseded, retracted) or judged
+# by its own run (failed, timed_out) keeps that state
+PUBLISHABLE = (*OPEN_STATES, "interrupted")
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,28 @@ def settle_state(ledger: Ledger, job_id: str, state: str, at: str, detail: str |
     with ledger.engine.begin() as conn:
         t = schema.jobs
         found = conn.execute(select(t.c.state).where(t.c.job_id == job_id)).first()
-        if found is None or (state == "published" and found[0] in FINAL_AFTER_RUN):
+        if found is None or (state == "published" and found[0] not in PUBLISHABLE):
             return
         conn.execute(update(t).where(t.c.job_id == job_id)
                      .values(state=state, detail=detail, updated_at=at))  # fmt: skip
         conn.execute(schema.job_states.insert(), [dict(job_id=job_id, state=state, at=at,
                                                        detail=detail)])  # fmt: skip
+
+
+def interrupt_open(ledger: Ledger, run_tag: str, at: str) -> int:
+    """At a start: this instance's jobs still open are ``interrupted`` (their process
+    stopped); a re-read alert makes them again, a result found in Kafka settles them."""
+    t = schema.jobs
+    detail = "its process stopped before it finished"
+    open_here = select(t.c.job_id).where(t.c.run_tag == run_tag, t.c.state.in_(OPEN_STATES))
+    with ledger.engine.begin() as conn:
+        ids = [r[0] for r in conn.execute(open_here)]
+        if ids:
+            conn.execute(update(t).where(t.c.job_id.in_(ids))
+                         .values(state="interrupted", detail=detail, updated_at=at))  # fmt: skip
+            rows = [dict(job_id=i, state="interrupted", at=at, detail=detail) for i in ids]
+            conn.execute(schema.job_states.insert(), rows)
+    return len(ids)
 
 
 def jobs(
@@ -126,8 +146,8 @@ def stats(
     """The statistics records, oldest first (by when they were sent)."""
     t = schema.run_stats
     q = select(t).order_by(t.c.sent_at)
-    if analysis:
-        q = q.where(t.c.analysis == analysis)
+    if analysis:  # the records name the analysis without its version
+        q = q.where(t.c.analysis == analysis.split("@")[0])
     if since:
         q = q.where(t.c.sent_at >= since)
     if until:

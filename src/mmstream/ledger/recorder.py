@@ -17,7 +17,7 @@ from mmstream import __version__
 from mmstream.analyses.registry import AnalysisSpec, params_sha256
 from mmstream.formats.headers import compact_json
 from mmstream.formats.run_stats import decode_run_stats
-from mmstream.ledger.jobs import JobRow, record_state, record_stats, settle_state
+from mmstream.ledger.jobs import JobRow, interrupt_open, record_state, record_stats, settle_state
 from mmstream.ledger.store import Ledger, RunRecord, UsedEvent
 from mmstream.model import Alert, ResultStatus
 from mmstream.ops.logging import get_logger
@@ -40,6 +40,11 @@ class Recorder(Events):
         self.run_tag = run_tag
         self.host = process_host()  # by whom, where
         self._pending: set[str] | None = None  # runs left pending, loaded at the first result
+        self._born_superseded: set[str] = set()  # a later revision's result was out first
+        at = format_utc(now_ns())
+        self._safely("interrupted jobs", lambda lg: log.info(
+            "ledger: jobs left open by a stopped process", run_tag=run_tag,
+            interrupted=interrupt_open(lg, run_tag, at)))  # fmt: skip
 
     def _safely(self, what: str, write: Callable[[Ledger], None]) -> None:
         if self.ledger is None:
@@ -71,7 +76,8 @@ class Recorder(Events):
     def job_state(
         self, job: Job, state: str, detail: str = "", waiting_for: tuple[str, ...] = ()
     ) -> None:
-        deadline = format_utc(job.deadline_ns) if state in ("received", "waiting") else None
+        due = job.deadline_ns if state in ("received", "waiting") and not job.trigger else None
+        deadline = format_utc(due) if due else None
         row, at = self._job(job), format_utc(now_ns())
         self._safely("job state", lambda lg: record_state(
             lg, row, state, at, detail or None, waiting_for=",".join(waiting_for) or None,
@@ -128,6 +134,8 @@ class Recorder(Events):
         self._safely("run", lambda lg: lg.record_run(record, excluded, used, edges, conditions))
         if r.status in (ResultStatus.FAILED, ResultStatus.TIMED_OUT):
             self.job_state(job, str(r.status).lower(), r.error or r.outcome.summary)
+        elif r.newer is not None:  # its result is born superseded (compose.py)
+            self._born_superseded.add(r.result_id)
 
     def retracted(self, r: Retraction) -> None:
         """A RETRACTED result: no window, no events; it retracts the result it supersedes."""
@@ -200,7 +208,12 @@ class Recorder(Events):
                 result_status or "", "completed"
             )
             lg.set_status(result_id, status)
-            settle_state(lg, result_id, "published", at, f"result {status}")
+            if result_id in self._born_superseded:
+                self._born_superseded.discard(result_id)
+                settle_state(lg, result_id, "superseded", at, "a later revision's result was "
+                             "published before it came")  # fmt: skip
+            else:
+                settle_state(lg, result_id, "published", at, f"result {status}")
             if supersedes:
                 then = "retracted" if status == "retracted" else "superseded"
                 lg.set_status(supersedes, then)

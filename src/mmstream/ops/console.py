@@ -35,7 +35,7 @@ class Console:
     ) -> None:  # fmt: skip
         self.ledger, self.kafka, self.topic, self.cache_s = ledger, kafka, deadletter_topic, cache_s
         self._lock = threading.Lock()
-        self._dead: tuple[float, list[StoredDeadLetter]] = (0.0, [])
+        self._dead: tuple[float, list[StoredDeadLetter], str] = (0.0, [], "")
 
     def open_jobs(self) -> list[dict[str, Any]]:
         return [] if self.ledger is None else jobs(self.ledger, states=OPEN_STATES)
@@ -55,10 +55,15 @@ class Console:
         if self.kafka is None:
             return []
         with self._lock:
-            at, found = self._dead
+            at, found, error = self._dead
             if time.monotonic() - at > self.cache_s:
-                found = recent(self.kafka, self.topic, per_partition=200)
-                self._dead = (time.monotonic(), found)
+                try:  # a failure is cached too: a down broker costs one wait per cache_s
+                    found, error = recent(self.kafka, self.topic, per_partition=200), ""
+                except Exception as exc:
+                    found, error = [], f"{type(exc).__name__}: {exc}"
+                self._dead = (time.monotonic(), found, error)
+            if error:
+                raise LookupError(error)
             return found
 
     def deadletter(self, partition: int, offset: int) -> StoredDeadLetter:

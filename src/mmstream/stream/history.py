@@ -3,6 +3,7 @@ times or whole (``mmstream replay`` and ``mmstream diff``)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -50,12 +51,19 @@ def spans(
     return out
 
 
-def read_spans(consumer: Consumer, ranges: list[Span]) -> Iterator[Message]:
-    """Every committed message in the ranges, in order; transaction markers are skipped."""
+def read_spans(
+    consumer: Consumer, ranges: list[Span], deadline_s: float | None = None
+) -> Iterator[Message]:
+    """Every committed message in the ranges, in order; transaction markers are skipped.
+    With ``deadline_s``, stops (TimeoutError) when reading takes longer: a reader serving a
+    page must not wait on a broker that went away."""
+    end = None if deadline_s is None else time.monotonic() + deadline_s
     for tp, last in ranges:
         consumer.assign([tp])
         position = tp.offset
         while position < last:
+            if end is not None and time.monotonic() > end:
+                raise TimeoutError(f"reading {tp.topic}[{tp.partition}] took over {deadline_s} s")
             msg = consumer.poll(1.0)
             if msg is None:
                 if consumer.position([tp])[0].offset >= last:
@@ -70,11 +78,17 @@ def read_spans(consumer: Consumer, ranges: list[Span]) -> Iterator[Message]:
                 yield msg
 
 
-def message_at(kafka: dict[str, Any], topic: str, partition: int, offset: int) -> Message | None:
+def message_at(
+    kafka: dict[str, Any], topic: str, partition: int, offset: int, deadline_s: float = 15.0
+) -> Message | None:
     """The committed message at one position (None: not there, or gone by retention)."""
     consumer = history_reader(kafka, "read-one")
     try:
-        for msg in read_spans(consumer, [(TopicPartition(topic, partition, offset), offset + 1)]):
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
+        if not low <= offset < high:
+            return None
+        span = [(TopicPartition(topic, partition, offset), offset + 1)]
+        for msg in read_spans(consumer, span, deadline_s):
             return msg if msg.offset() == offset else None
         return None
     finally:

@@ -31,6 +31,7 @@ def check_no_loop(topics: Topics, analyses: Iterable[str]) -> None:
         *(topics.result(n) for n in names),
         *(topics.notice(n) for n in names),
         topics.deadletter,
+        topics.stats,
         *(t for d in topics.detectors for t in (topics.events(d), topics.status(d))),
     ]
     for entry in topics.alerts:

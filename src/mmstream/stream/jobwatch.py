@@ -32,6 +32,8 @@ def blockers(job: Job, watermark: Watermark) -> tuple[str, ...]:
 def reason(job: Job, waiting_for: tuple[str, ...], watermark: Watermark, now: int) -> str:
     """One line a shifter can act on: what the job waits for, and until when at most."""
     end = format_utc(job.window.end_ns)
+    if job.trigger:  # a partner alert's change: it runs as soon as its turn comes
+        return f"waiting for its turn: an update for {job.trigger}"
     if now < job.window.end_ns:
         why = f"the window to close at {end}"
     elif waiting_for:

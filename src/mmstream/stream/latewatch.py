@@ -89,6 +89,7 @@ class LateWatch:
         self._horizon_ns = max((cw.job.window.end_ns for cw in self.closed), default=0)
         # a partner update's late re-run stays in its partner notice's namespace of ids
         return [(replace(cw.job, update=cw.updates + 1, supersedes=cw.result_id, answers=None,
+                         created=time.monotonic(),
                          trigger=f"{cw.job.trigger}, late-data update {cw.updates + 1}"
                          if cw.job.trigger else ""), cw.late)
                 for cw in due]  # fmt: skip

@@ -200,13 +200,13 @@ class Pipeline:
         else:
             logger.info("alert scheduled", analyses=[j.spec.label for j in adm.jobs])
         updates = self._partner_updates(held)
-        self.jobwatch.admitted([*adm.jobs, *updates], self.store.watermark)
         if updates:
             logger.info(
                 "re-running the analyses that read this alert",
                 owners=sorted({f"{j.spec.name}:{j.alert.alert_id}" for j in updates}),
             )
         done = self.scheduler.add_updates(key, updates, adm.done)
+        self.jobwatch.admitted([*adm.jobs, *updates], self.store.watermark)
         if done is not None:
             self._finish(done)
 
@@ -303,7 +303,10 @@ class Pipeline:
 
     def _finished(self, report: RunReport) -> None:
         job = report.job
-        messages = [] if self._owner_retracted(job) else self.composer.run(report)
+        dropped = self._owner_retracted(job)
+        messages = [] if dropped else self.composer.run(report)
+        if dropped:
+            self.jobwatch.left(job, "dropped", "its alert was retracted while it ran")
         self._composed(messages)
         if messages:  # the run's cost, in the same transaction as its result
             arrived = self._arrivals.get(job.key) if job.commits_offset else None

@@ -160,7 +160,10 @@ class Publisher:
         return topic
 
     def _produce_all(self, item: Outgoing) -> None:
-        item.delivered, item.errors = [], []
+        # this attempt's lists: a report of an aborted attempt served later lands in its own
+        delivered_to: list[Delivered] = []
+        errors: list[KafkaError] = []
+        item.delivered, item.errors = delivered_to, errors
         for i, m in enumerate(item.messages):
             value = m.value if m.finish is None else m.finish(time.monotonic())
 
@@ -168,12 +171,12 @@ class Publisher:
                 err: Any, msg: Message, m: OutMessage = m, value: bytes | None = value
             ) -> None:
                 if err is not None:
-                    item.errors.append(err)
+                    errors.append(err)
                     return
                 h = parse(m.headers)
                 kind = ("stats" if m.finish is not None else "deadletter" if h.analysis is None
                         else "notice" if h.format == "json" else "result")  # fmt: skip
-                item.delivered.append(Delivered(
+                delivered_to.append(Delivered(
                     m.topic, msg.topic() or "", msg.partition() or 0, msg.offset() or 0, kind,
                     h.label, h.result_id, h.supersedes,
                     value if kind == "stats" else None))  # fmt: skip

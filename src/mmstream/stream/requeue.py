@@ -77,7 +77,7 @@ def recent(kafka: dict[str, Any], topic: str, per_partition: int = 200) -> list[
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), 10)
             if high > low:
                 ranges.append((TopicPartition(topic, p, max(low, high - per_partition)), high))
-        found = [_stored(m) for m in read_spans(consumer, ranges)]
+        found = [_stored(m) for m in read_spans(consumer, ranges, deadline_s=15.0)]
     finally:
         consumer.close()
     return sorted(found, key=lambda d: (d.timestamp_ms, d.offset), reverse=True)
@@ -100,6 +100,12 @@ def requeue(
             f"dead letter {dlq_topic}[{dl.partition}]@{dl.offset} holds only the first bytes "
             "of its original (mmstream-dlq-truncated); the whole message is in the raw "
             "archive (mmstream-dlq-archive names the file)"
+        )
+    if any(k == "mmstream-dlq-headers-dropped" for k, _ in dl.headers):
+        raise MmstreamError(
+            f"dead letter {dlq_topic}[{dl.partition}]@{dl.offset} lost some of its original's "
+            "headers (deadletter_max_header_bytes): sent back, it would not be the same "
+            "message; the raw archive has it whole"
         )
     target = to_topic or (dl.origin[0] if dl.origin else None)
     if not target:
