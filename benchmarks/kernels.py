@@ -1,7 +1,5 @@
-"""Kernels on the same inputs as the field's reference implementations (best of 3 runs):
-probability density and credible level at sky positions (ligo.skymap's crossmatch), the
-overlap integral of two multi-order maps (ligo-raven), and the likelihood test with 1,000
-background trials (no peer: its absolute time)."""
+"""The likelihood test with 1,000 background trials (no peer: its absolute time), and what
+the sky benchmarks (benchmarks/sky.py) share: the maps, best-of timing."""
 
 from __future__ import annotations
 
@@ -9,12 +7,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-
-from mmstream.sky.credible import density_and_level
-from mmstream.sky.flat import read_skymap_bytes
-from mmstream.sky.overlap import overlap_integral
 
 SKYMAPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "skymaps"
 MAP_A = SKYMAPS / "userguide" / "bayestar.multiorder.fits"
@@ -28,46 +20,6 @@ def best_of(call: Callable[[], Any], runs: int = 3) -> float:
         call()
         times.append(time.perf_counter() - t0)
     return min(times)
-
-
-def crossmatch_positions(n: int) -> dict[str, float]:
-    from astropy.coordinates import SkyCoord
-    from ligo.skymap.io import read_sky_map
-    from ligo.skymap.postprocess.crossmatch import crossmatch
-
-    rng = np.random.default_rng(3)
-    ra = rng.uniform(0, 360, n)
-    dec = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
-    ours_map = read_skymap_bytes(MAP_A.read_bytes())
-    theirs_map = read_sky_map(str(MAP_A), moc=True)
-    coords = SkyCoord(ra, dec, unit="deg")
-
-    def ours() -> tuple[Any, Any]:
-        return density_and_level(ours_map, ra, dec)
-
-    def theirs() -> Any:
-        return crossmatch(theirs_map, coordinates=coords)
-
-    mine, ref = ours(), theirs()
-    agree = float(np.max(np.abs(mine[1] - np.asarray(ref.searched_prob))))
-    return {"ours_s": best_of(ours), "theirs_s": best_of(theirs), "max_abs_diff": agree}
-
-
-def overlap() -> dict[str, float]:
-    from ligo.raven.search import skymap_overlap_integral
-    from ligo.skymap.io import read_sky_map
-
-    a, b = read_skymap_bytes(MAP_A.read_bytes()), read_skymap_bytes(MAP_B.read_bytes())
-    ta, tb = read_sky_map(str(MAP_A), moc=True), read_sky_map(str(MAP_B), moc=True)
-
-    ua, ub = np.asarray(ta["UNIQ"]), np.asarray(tb["UNIQ"])
-
-    def theirs() -> float:
-        return float(skymap_overlap_integral(ta["PROBDENSITY"], tb["PROBDENSITY"], ua, ub))
-
-    rel = abs(overlap_integral(a, b) / theirs() - 1)
-    return {"ours_s": best_of(lambda: overlap_integral(a, b)), "theirs_s": best_of(theirs),
-            "rel_diff": rel}  # fmt: skip
 
 
 def llh_trials(n_events: int = 2000) -> dict[str, float]:

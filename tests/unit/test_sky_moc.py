@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 
 from mmstream.errors import DecodeError
+from mmstream.sky.credible import credible_level as credible_level_at
+from mmstream.sky.credible import probdensity as probdensity_at
 from mmstream.sky.moc import (
-    credible_level_at,
     gaussian_moc,
     pixel_area_sr,
-    probdensity_at,
     read_fits_bytes,
     uniq_to_order_ipix,
     write_fits_bytes,

@@ -7,7 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mmstream.model import FlatSkyMap, MultiOrderSkyMap
-from mmstream.sky import moc
+from mmstream.sky import lookup, moc
 from mmstream.sky.ranges import deepest_order, density_at_index, to_ranges
 
 FloatArray = npt.NDArray[np.float64]
@@ -25,10 +25,10 @@ def _tiles(skymap: SkyMap) -> tuple[FloatArray, FloatArray]:
 
 def probdensity(skymap: SkyMap, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
     """Density (sr^-1) at each position."""
+    ra, dec = np.atleast_1d(ra_deg), np.atleast_1d(dec_deg)
     if isinstance(skymap, MultiOrderSkyMap):
-        return moc.probdensity_at(skymap, ra_deg, dec_deg)
-    pix = hp.ang2pix(skymap.nside, ra_deg, dec_deg, nest=skymap.nest, lonlat=True)
-    return np.asarray(skymap.prob[pix] / hp.nside2pixarea(skymap.nside), dtype=np.float64)
+        return lookup.moc_density_and_level(skymap, ra, dec)[0]
+    return lookup.flat_density(skymap, ra, dec)
 
 
 def credible_level(skymap: SkyMap, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
@@ -39,15 +39,12 @@ def credible_level(skymap: SkyMap, ra_deg: FloatArray, dec_deg: FloatArray) -> F
 def density_and_level(
     skymap: SkyMap, ra_deg: FloatArray, dec_deg: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
-    """Density (sr^-1) and credible level at each position, the pixels looked up once."""
-    dens, area = _tiles(skymap)
-    order = np.argsort(-dens, kind="stable")
-    cum = np.cumsum((dens * area)[order])
-    cum /= cum[-1]
-    point = probdensity(skymap, np.atleast_1d(ra_deg), np.atleast_1d(dec_deg))
-    pos = np.searchsorted(-dens[order], -point, side="right") - 1
-    level = np.where((pos >= 0) & (point > 0), cum[np.clip(pos, 0, None)], 1.0)
-    return point, level
+    """Density (sr^-1) and credible level at each position, the pixels looked up once
+    (sky/lookup.py: one ang2pix and one binary search per position)."""
+    ra, dec = np.atleast_1d(ra_deg), np.atleast_1d(dec_deg)
+    if isinstance(skymap, MultiOrderSkyMap):
+        return lookup.moc_density_and_level(skymap, ra, dec)
+    return lookup.flat_density_and_level(skymap, ra, dec)
 
 
 def credible_area_deg2(skymap: SkyMap, level: float) -> float:

@@ -112,45 +112,6 @@ def write_fits_bytes(skymap: MultiOrderSkyMap) -> bytes:
     return buf.getvalue()
 
 
-def probdensity_at(skymap: MultiOrderSkyMap, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
-    """Probability density (sr^-1) of the map at each position; 0 where no pixel covers it."""
-    ra = np.atleast_1d(np.asarray(ra_deg, dtype=np.float64))
-    dec = np.atleast_1d(np.asarray(dec_deg, dtype=np.float64))
-    out = np.zeros(ra.shape, dtype=np.float64)
-    orders, _ = uniq_to_order_ipix(skymap.uniq)
-    # One ang2pix at the deepest order; a nested pixel's parents are right shifts of it.
-    deepest = int(orders.max())
-    fine = hp.ang2pix(1 << deepest, ra, dec, nest=True, lonlat=True).astype(np.int64)
-    for order in np.unique(orders):
-        nside = 1 << int(order)
-        ipix = fine >> (2 * (deepest - int(order)))
-        candidates = 4 * np.int64(nside) ** 2 + ipix
-        idx = np.searchsorted(skymap.uniq, candidates)
-        idx_clipped = np.minimum(idx, skymap.uniq.size - 1)
-        hit = skymap.uniq[idx_clipped] == candidates
-        out[hit] = skymap.probdensity[idx_clipped[hit]]
-    return out
-
-
-def credible_level_at(
-    skymap: MultiOrderSkyMap, ra_deg: FloatArray, dec_deg: FloatArray
-) -> FloatArray:
-    """Smallest credible level whose region contains each position (0 = peak, 1 = nowhere)."""
-    dens = skymap.probdensity
-    prob = dens * pixel_area_sr(skymap.uniq)
-    order = np.argsort(-dens, kind="stable")
-    cumulative = np.empty_like(prob)
-    cumulative[order] = np.cumsum(prob[order])
-    cumulative /= cumulative[order[-1]] if prob.sum() > 0 else 1.0
-    point_dens = probdensity_at(skymap, ra_deg, dec_deg)
-    # Level of a point = cumulative probability of all pixels at least as dense as its pixel.
-    sorted_dens = dens[order]
-    sorted_cum = cumulative[order]
-    pos = np.searchsorted(-sorted_dens, -point_dens, side="right") - 1
-    levels = np.where(pos >= 0, sorted_cum[np.clip(pos, 0, None)], 1.0)
-    return np.where(point_dens > 0, levels, 1.0)
-
-
 def gaussian_moc(
     ra_deg: float,
     dec_deg: float,

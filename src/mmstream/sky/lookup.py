@@ -1,0 +1,110 @@
+"""Density and credible level at many positions: one ``ang2pix`` and one ``searchsorted``.
+
+A multi-order map is a table of disjoint nested-index ranges at its deepest order
+(ranges.py), each with its density and its credible level: the probability of every tile at
+least as dense as it, computed once per table by sorting the tiles (a few ten thousand).
+A position's pixel at the deepest order falls in one range (a binary search over the range
+starts), which gives both numbers. That is the practical limit of the lookup: the same
+work as a bare ``ang2pix`` + ``searchsorted``, with no per-order loop and no per-call sort.
+
+A flat map needs no search for the density (its pixel indexes the array). Its levels would
+need the whole map sorted (50 million pixels at nside 2048: seconds, and 800 MB for the
+sorted copy and its running sum), so they are counted the other way round: the distinct
+densities of the positions asked, sorted, bin every pixel's probability (one pass over the
+map, log N per pixel) and a running sum over the bins gives each level, exactly.
+
+Tables are kept for the last few maps (by the identity of their arrays, weakly held), so
+the several analyses of one alert in one process build a table once.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import healpy as hp
+import numpy as np
+import numpy.typing as npt
+
+from mmstream.model import FlatSkyMap, MultiOrderSkyMap
+from mmstream.sky.ranges import deepest_order, to_ranges
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class RangeTable:
+    """A multi-order map's ranges at ``order``, with a density and a level per range."""
+
+    order: int
+    start: IntArray
+    stop: IntArray
+    density: FloatArray
+    level: FloatArray
+
+
+CHUNK = 1 << 22  # flat-map pixels binned at a time (32 MB of int64 bin numbers)
+_TABLES: dict[int, tuple[weakref.ref[np.ndarray], RangeTable]] = {}
+_KEEP = 8
+
+
+def range_table(skymap: MultiOrderSkyMap) -> RangeTable:
+    """The map's table, built once per density array (cached, weakly)."""
+    key = id(skymap.probdensity)
+    found = _TABLES.get(key)
+    if found is not None and found[0]() is skymap.probdensity:
+        return found[1]
+    r = to_ranges(skymap, deepest_order(skymap))
+    prob = r.density * ((r.stop - r.start) * r.pixel_area)
+    desc = np.argsort(-r.density, kind="stable")
+    cum = np.cumsum(prob[desc])
+    cum /= cum[-1]
+    # a tile's level: the probability of every tile at least as dense (ties share the last)
+    rank = np.searchsorted(-r.density[desc], -r.density, side="right") - 1
+    level = np.where(r.density > 0, cum[rank], 1.0)
+    table = RangeTable(r.order, r.start, r.stop, r.density, level)
+    while len(_TABLES) >= _KEEP:
+        _TABLES.pop(next(iter(_TABLES)))
+
+    def forget(_: object, k: int = key) -> None:  # the map's array is gone: so is its id
+        _TABLES.pop(k, None)
+
+    _TABLES[key] = (weakref.ref(skymap.probdensity, forget), table)
+    return table
+
+
+def moc_density_and_level(
+    skymap: MultiOrderSkyMap, ra_deg: FloatArray, dec_deg: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    t = range_table(skymap)
+    index = hp.ang2pix(1 << t.order, ra_deg, dec_deg, nest=True, lonlat=True).astype(np.int64)
+    pos = np.searchsorted(t.start, index, side="right") - 1
+    pos_c = np.maximum(pos, 0)
+    inside = (pos >= 0) & (index < t.stop[pos_c])
+    return np.where(inside, t.density[pos_c], 0.0), np.where(inside, t.level[pos_c], 1.0)
+
+
+def flat_density(skymap: FlatSkyMap, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
+    pix = hp.ang2pix(skymap.nside, ra_deg, dec_deg, nest=skymap.nest, lonlat=True)
+    return np.asarray(skymap.prob[pix] / hp.nside2pixarea(skymap.nside), dtype=np.float64)
+
+
+def flat_density_and_level(
+    skymap: FlatSkyMap, ra_deg: FloatArray, dec_deg: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    pix = hp.ang2pix(skymap.nside, ra_deg, dec_deg, nest=skymap.nest, lonlat=True)
+    prob = skymap.prob
+    asked = prob[pix]
+    thresholds = np.unique(asked)  # ascending
+    mass = np.zeros(thresholds.size)
+    for first in range(0, prob.size, CHUNK):  # bounded temporaries, whatever the nside
+        part = prob[first : first + CHUNK]
+        # bin b: thresholds[b] <= p < thresholds[b + 1]; -1: below every threshold
+        bins = np.searchsorted(thresholds, part, side="right") - 1
+        keep = bins >= 0
+        mass += np.bincount(bins[keep], weights=part[keep], minlength=thresholds.size)
+    at_least = np.cumsum(mass[::-1])[::-1] / prob.sum()  # mass of pixels >= each threshold
+    level = at_least[np.searchsorted(thresholds, asked)]
+    area = hp.nside2pixarea(skymap.nside)
+    return asked / area, np.where(asked > 0, level, 1.0)
