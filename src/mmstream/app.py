@@ -73,6 +73,7 @@ class App:
         finally:
             if self.http is not None:
                 self.http.stop()
+            self.recorder.close()  # the ledger's background writes, finished
 
     def _read_alert(self, topic: str, partition: int, offset: int) -> Alert | None:
         s = self.stream

@@ -143,7 +143,8 @@ def replay(
     ensure_topics(AdminClient(kafka), [sandbox, *siblings])
     counts = Counts()
     url = settings.ledger_location()
-    events = Fanout(counts, Recorder(Ledger(url) if url else None, settings.instance))
+    recorder = Recorder(Ledger(url) if url else None, settings.instance)
+    events = Fanout(counts, recorder)
     topics = stream.topics
 
     def producer() -> Producer:
@@ -187,6 +188,7 @@ def replay(
         pipeline.drain()
     finally:
         pipeline.runner.close()
+        recorder.close()  # the ledger's background writes, finished
     for name, count in counts.counts.items():
         if name.startswith("published:"):
             summary.by_analysis[name.removeprefix("published:")] = count

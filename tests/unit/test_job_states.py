@@ -94,3 +94,21 @@ def test_a_dead_letter_that_lost_headers_is_not_requeued() -> None:
     dl = _dead([("mmstream-dlq-headers-dropped", b"40"), (DLQ_REASON, b"bad")])
     with pytest.raises(MmstreamError, match="lost some of its original's headers"):
         requeue({"bootstrap.servers": "127.0.0.1:1"}, dl, "mmstream.deadletter")
+
+
+def test_a_runs_events_are_marked_until_written_and_a_lost_job_is_made_from_its_run(
+    tmp_path: Path,
+) -> None:
+    from tests.unit.test_ledger import _run
+
+    ledger = Ledger(sqlite_url(tmp_path))
+    ledger.record_run_head(_run("r1", "S9"), events_to_come=True)
+    assert ledger.events_unrecorded("r1") and ledger.events("r1") == []  # a stop here: said so
+    ledger.record_run_events("r1", [("e1", "ic", "detector.ic.events", 0, 5, 123)])
+    assert not ledger.events_unrecorded("r1")
+    assert [e["event_id"] for e in ledger.events("r1")] == ["e1"]
+    # its job's states were still queued when the process stopped: the result found in
+    # Kafka settles a job made from the run's row
+    settle_state(ledger, "r1", "published", "2026-12-01T12:00:00Z", "found in Kafka")
+    (job,) = jobs(ledger, alert="S9")
+    assert (job["state"], job["analysis"], job["alert_offset"]) == ("published", "temporal@1.0", 7)

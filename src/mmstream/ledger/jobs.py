@@ -73,7 +73,10 @@ def settle_state(ledger: Ledger, job_id: str, state: str, at: str, detail: str |
     with ledger.engine.begin() as conn:
         t = schema.jobs
         found = conn.execute(select(t.c.state).where(t.c.job_id == job_id)).first()
-        if found is None or (state == "published" and found[0] not in PUBLISHABLE):
+        if found is None:  # its states were lost with its process: made from its run's row
+            _job_from_run(conn, job_id, state, at, detail)
+            return
+        if state == "published" and found[0] not in PUBLISHABLE:
             return
         conn.execute(update(t).where(t.c.job_id == job_id)
                      .values(state=state, detail=detail, updated_at=at))  # fmt: skip
@@ -87,6 +90,7 @@ def interrupt_open(ledger: Ledger, run_tag: str, at: str) -> int:
     t = schema.jobs
     detail = "its process stopped before it finished"
     open_here = select(t.c.job_id).where(t.c.run_tag == run_tag, t.c.state.in_(OPEN_STATES))
+    runs = schema.runs
     with ledger.engine.begin() as conn:
         ids = [r[0] for r in conn.execute(open_here)]
         if ids:
@@ -94,7 +98,31 @@ def interrupt_open(ledger: Ledger, run_tag: str, at: str) -> int:
                          .values(state="interrupted", detail=detail, updated_at=at))  # fmt: skip
             rows = [dict(job_id=i, state="interrupted", at=at, detail=detail) for i in ids]
             conn.execute(schema.job_states.insert(), rows)
+    # a run the ledger settled whose job state was still to be written (states are written
+    # on the ledger's thread, the run's status on the loop's): the run's status says it
+    settled = select(runs.c.result_id, runs.c.status).where(
+        runs.c.result_id.in_(ids), runs.c.status != "pending"
+    )
+    with ledger.engine.connect() as conn:
+        found = [(str(r[0]), str(r[1])) for r in conn.execute(settled)]
+    for job_id, status in found:
+        state = {"completed": "published"}.get(status, status)
+        settle_state(ledger, job_id, state, at, f"run {status} (settled at start)")
     return len(ids)
+
+
+def _job_from_run(conn: Any, job_id: str, state: str, at: str, detail: str | None) -> None:
+    r = schema.runs
+    run = conn.execute(select(r).where(r.c.result_id == job_id)).mappings().first()
+    if run is None:
+        return
+    conn.execute(schema.jobs.insert(), [dict(
+        job_id=job_id, run_tag=run["run_tag"], analysis=f"{run['analysis']}@{run['version']}",
+        alert_id=run["alert_id"], revision=run["revision"], alert_topic=run["alert_topic"],
+        alert_partition=run["alert_partition"], alert_offset=run["alert_offset"],
+        kind="alert", state=state, detail=detail, updated_at=at)])  # fmt: skip
+    conn.execute(schema.job_states.insert(), [dict(job_id=job_id, state=state, at=at,
+                                                   detail=detail)])  # fmt: skip
 
 
 def jobs(

@@ -18,7 +18,8 @@ from mmstream.analyses.registry import AnalysisSpec, params_sha256
 from mmstream.formats.headers import compact_json
 from mmstream.formats.run_stats import decode_run_stats
 from mmstream.ledger.jobs import JobRow, interrupt_open, record_state, record_stats, settle_state
-from mmstream.ledger.store import Ledger, RunRecord, UsedEvent
+from mmstream.ledger.store import Ledger, RunRecord
+from mmstream.ledger.writer import BackgroundWrites
 from mmstream.model import Alert, ResultStatus
 from mmstream.ops.logging import get_logger
 from mmstream.provenance.headers import git_commit
@@ -29,6 +30,7 @@ from mmstream.stream.runstats import process_host
 from mmstream.times import format_utc, now_ns
 
 log = get_logger("mmstream.ledger")
+RUN_STATUS = {"FAILED": "failed", "TIMED_OUT": "failed", "RETRACTED": "retracted"}  # by result
 LEDGER_ERRORS = Counter("mmstream_ledger_errors_total", "Ledger writes that failed")
 
 
@@ -41,10 +43,20 @@ class Recorder(Events):
         self.host = process_host()  # by whom, where
         self._pending: set[str] | None = None  # runs left pending, loaded at the first result
         self._born_superseded: set[str] = set()  # a later revision's result was out first
+        self.writes = BackgroundWrites(ledger, self._failed) if ledger is not None else None
         at = format_utc(now_ns())
         self._safely("interrupted jobs", lambda lg: log.info(
             "ledger: jobs left open by a stopped process", run_tag=run_tag,
             interrupted=interrupt_open(lg, run_tag, at)))  # fmt: skip
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        LEDGER_ERRORS.inc()
+        log.error("ledger write failed", what=what, error=str(exc))
+
+    def close(self) -> None:
+        """Finish the writes handed to the background (the service's stop, a replay's end)."""
+        if self.writes is not None:
+            self.writes.close()
 
     def _safely(self, what: str, write: Callable[[Ledger], None]) -> None:
         if self.ledger is None:
@@ -79,9 +91,10 @@ class Recorder(Events):
         due = job.deadline_ns if state in ("received", "waiting") and not job.trigger else None
         deadline = format_utc(due) if due else None
         row, at = self._job(job), format_utc(now_ns())
-        self._safely("job state", lambda lg: record_state(
-            lg, row, state, at, detail or None, waiting_for=",".join(waiting_for) or None,
-            deadline=deadline))  # fmt: skip
+        if self.writes is not None:  # a record: on the ledger's thread, in order
+            self.writes.submit("job state", lambda lg: record_state(
+                lg, row, state, at, detail or None, waiting_for=",".join(waiting_for) or None,
+                deadline=deadline))  # fmt: skip
 
     def run_started(self, job: Job) -> None:
         self.job_state(job, "running")
@@ -122,16 +135,26 @@ class Recorder(Events):
             (d, e.start_ns, e.end_ns, e.reason)
             for d, lt in sorted(inp.livetime.items()) if lt is not None for e in lt.excluded
         ]  # fmt: skip
-        used = [
-            UsedEvent(str(eid), d, r.event_topics.get(d, ""), p, o, t)
-            for d, cols in inp.events.items()
-            for eid, p, o, t in zip(cols.event_id.tolist(), cols.partition.tolist(),
-                                    cols.offset.tolist(), cols.time_ns.tolist(), strict=True)
-        ]  # fmt: skip
-        edges = [(child, parent) for child, ps in r.parents.items() for parent in ps]
         conditions = [(d, key, a, b, compact_json(v)) for d, keys in sorted(r.conditions.items())
                       for key, spans in sorted(keys.items()) for a, b, v in spans]  # fmt: skip
-        self._safely("run", lambda lg: lg.record_run(record, excluded, used, edges, conditions))
+        # the run's own row now, before its result goes out; its events (thousands) after it,
+        # on the ledger's thread (ledger/writer.py): they are copies, nothing changes them
+        self._safely("run", lambda lg: lg.record_run_head(record, excluded, conditions,
+                                                          events_to_come=True))  # fmt: skip
+        events, topics, parents, rid = inp.events, r.event_topics, r.parents, r.result_id
+
+        def used(lg: Ledger) -> None:
+            rows = [
+                (str(eid), d, topics.get(d, ""), p, o, t)
+                for d, cols in events.items()
+                for eid, p, o, t in zip(cols.event_id.tolist(), cols.partition.tolist(),
+                                        cols.offset.tolist(), cols.time_ns.tolist(), strict=True)
+            ]  # fmt: skip
+            edges = [(child, parent) for child, ps in parents.items() for parent in ps]
+            lg.record_run_events(rid, rows, edges)
+
+        if self.writes is not None:
+            self.writes.submit("run events", used)
         if r.status in (ResultStatus.FAILED, ResultStatus.TIMED_OUT):
             self.job_state(job, str(r.status).lower(), r.error or r.outcome.summary)
         elif r.newer is not None:  # its result is born superseded (compose.py)
@@ -198,25 +221,34 @@ class Recorder(Events):
     def _settle(
         self, result_id: str, outputs: list[tuple[str, str, int, int]], supersedes: str | None
     ) -> None:
+        """Outputs and run statuses now; the job states after the states written before them
+        (on the ledger's thread, in order)."""
         at = format_utc(now_ns())
+        born_superseded = result_id in self._born_superseded
+        self._born_superseded.discard(result_id)
+        status: list[str] = []
 
         def write(lg: Ledger) -> None:
             lg.record_outputs(result_id, outputs)
             run = lg.run(result_id)
             result_status = run["result_status"] if run else None
-            status = {"FAILED": "failed", "TIMED_OUT": "failed", "RETRACTED": "retracted"}.get(
-                result_status or "", "completed"
-            )
-            lg.set_status(result_id, status)
-            if result_id in self._born_superseded:
-                self._born_superseded.discard(result_id)
+            status.append(RUN_STATUS.get(result_status or "", "completed"))
+            lg.set_status(result_id, status[0])
+            if supersedes:
+                lg.set_status(supersedes, "retracted" if status[0] == "retracted" else "superseded")
+
+        self._safely("published", write)
+        if not status or self.writes is None:
+            return
+        then = "retracted" if status[0] == "retracted" else "superseded"
+
+        def states(lg: Ledger) -> None:
+            if born_superseded:
                 settle_state(lg, result_id, "superseded", at, "a later revision's result was "
                              "published before it came")  # fmt: skip
             else:
-                settle_state(lg, result_id, "published", at, f"result {status}")
+                settle_state(lg, result_id, "published", at, f"result {status[0]}")
             if supersedes:
-                then = "retracted" if status == "retracted" else "superseded"
-                lg.set_status(supersedes, then)
                 settle_state(lg, supersedes, then, at, f"by result {result_id}")
 
-        self._safely("published", write)
+        self.writes.submit("job states", states)

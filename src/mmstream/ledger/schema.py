@@ -9,6 +9,7 @@ event_parents  derived-from edges between detector events (indexed both ways)
 jobs        every (alert revision, analysis) job: its state now, and why (ledger/jobs.py)
 job_states  every state a job passed through, with its time and detail
 run_stats   what each published run cost, as sent on the statistics topic (+ the commit)
+unrecorded_events  runs whose detector events are still being written (ledger/writer.py)
 """
 
 from __future__ import annotations
@@ -195,4 +196,10 @@ run_stats = Table(  # the statistics record of each published run (schemas/run_s
     Column("stats_partition", Integer),
     Column("stats_offset", BigInteger),
     Index("ix_run_stats_analysis", "analysis"),
+)
+
+unrecorded_events = Table(  # a run's events are written after its result is out: until then
+    "unrecorded_events",
+    metadata,
+    Column("result_id", String(36), primary_key=True),
 )

@@ -114,6 +114,13 @@ class Ledger:
         when replacing, a NULL never overwrites the ``keep`` columns."""
         if not rows:
             return
+        with self.engine.begin() as conn:
+            self._upsert_in(conn, table, rows, key=key, replace=replace, keep=keep)
+
+    def _upsert_in(
+        self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *,
+        key: Sequence[str], replace: bool = True, keep: Sequence[str] = (),
+    ) -> None:  # fmt: skip
         dialect = self.engine.dialect.name
         ins = (postgresql if dialect == "postgresql" else sqlite).insert(table)
         if replace:
@@ -123,8 +130,7 @@ class Ledger:
             stmt = ins.on_conflict_do_update(index_elements=list(key), set_=new)
         else:
             stmt = ins.on_conflict_do_nothing(index_elements=list(key))
-        with self.engine.begin() as conn:
-            conn.execute(stmt, list(rows))
+        conn.execute(stmt, list(rows))
 
     def record_input(
         self,
@@ -156,24 +162,53 @@ class Ledger:
     ) -> None:
         """Write (or rewrite) a run with its excluded intervals, the events it used and their
         derived-from edges, and the conditions in effect (detector, key, start, end, value)."""
-        self.upsert(schema.runs, [asdict(run)], key=("result_id",), replace=True)
+        self.record_run_head(run, excluded, conditions, events_to_come=True)
+        rows = [(e.event_id, e.detector, e.topic, e.partition, e.offset, e.time_ns)
+                for e in events]  # fmt: skip
+        self.record_run_events(run.result_id, rows, parents)
+
+    def record_run_head(
+        self, run: RunRecord, excluded: Iterable[tuple[str, int, int, str]] = (),
+        conditions: Iterable[tuple[str, str, int, int, str]] = (), *, events_to_come: bool,
+    ) -> None:  # fmt: skip
+        """A run's row, its excluded intervals and conditions, in one transaction; with
+        ``events_to_come``, a marker that its events are not written yet."""
+        rid = run.result_id
         with self.engine.begin() as conn:
-            for table in (schema.excluded, schema.run_events, schema.conditions):
-                conn.execute(table.delete().where(table.c.result_id == run.result_id))
-            cond = [dict(result_id=run.result_id, detector=d, key=k, start_ns=a, end_ns=b,
-                         value_json=v) for d, k, a, b, v in conditions]  # fmt: skip
+            self._upsert_in(conn, schema.runs, [asdict(run)], key=("result_id",))
+            for table in (schema.excluded, schema.conditions, schema.unrecorded_events):
+                conn.execute(table.delete().where(table.c.result_id == rid))
+            cond = [dict(result_id=rid, detector=d, key=k, start_ns=a, end_ns=b, value_json=v)
+                    for d, k, a, b, v in conditions]  # fmt: skip
             if cond:
                 conn.execute(schema.conditions.insert(), cond)
-            ex = [dict(result_id=run.result_id, detector=d, start_ns=a, end_ns=b, reason=r)
+            ex = [dict(result_id=rid, detector=d, start_ns=a, end_ns=b, reason=r)
                   for d, a, b, r in excluded]  # fmt: skip
             if ex:
                 conn.execute(schema.excluded.insert(), ex)
-            used = [(run.result_id, e.event_id, e.detector, e.topic, e.partition, e.offset,
-                     e.time_ns) for e in events]  # fmt: skip
+            if events_to_come:
+                conn.execute(schema.unrecorded_events.insert(), [dict(result_id=rid)])
+
+    def record_run_events(
+        self, result_id: str, rows: Iterable[tuple[Any, ...]],
+        parents: Iterable[tuple[str, str]] = (),
+    ) -> None:  # fmt: skip
+        """The events a run used, as (event_id, detector, topic, partition, offset, time_ns),
+        and their derived-from edges; the run's marker goes in the same transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(schema.run_events.delete().where(schema.run_events.c.result_id
+                                                          == result_id))  # fmt: skip
+            used = [(result_id, *r) for r in rows]
             if used:
                 self._bulk(conn, schema.run_events, used)
+            t = schema.unrecorded_events
+            conn.execute(t.delete().where(t.c.result_id == result_id))
         edges = [dict(event_id=c, parent_id=p) for c, p in parents]
         self.upsert(schema.event_parents, edges, key=("event_id", "parent_id"))
+
+    def events_unrecorded(self, result_id: str) -> bool:
+        """Whether the run's events were never all written (its process stopped first)."""
+        return bool(self._rows(schema.unrecorded_events, "result_id", result_id))
 
     def _bulk(self, conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
         """Many rows through the driver's executemany: thousands of events a run, and

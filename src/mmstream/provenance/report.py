@@ -28,6 +28,7 @@ class Provenance:
     outputs: list[dict[str, Any]]
     superseded_by: list[dict[str, Any]] = field(default_factory=list)
     conditions: list[dict[str, Any]] = field(default_factory=list)
+    events_unrecorded: bool = False  # its process stopped before its events were written
 
     @property
     def result_id(self) -> str:
@@ -75,6 +76,7 @@ def gather(ledger: Ledger, result_id: str) -> Provenance | None:
         ancestry=ledger.ancestors(e["event_id"] for e in events),
         outputs=ledger.outputs(rid),
         superseded_by=ledger.superseded_by(rid),
+        events_unrecorded=ledger.events_unrecorded(rid),
     )
 
 
@@ -121,6 +123,10 @@ def render_text(p: Provenance, max_events: int = 20) -> str:
             for h in p.alert_history
         ]
     lines += ["", "inputs: detector data"]
+    if p.events_unrecorded:
+        lines.append("  NOT ALL RECORDED: the process stopped before the ledger had written "
+                     "this run's events; the result's mmstream-inputs header has their "
+                     "offset ranges")  # fmt: skip
     if p.events:
         lines += [f"  {span}" for span in _offset_ranges(p.events)]
         for e in p.events[:max_events]:
