@@ -14,6 +14,7 @@ import io
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import fastavro
 import numpy as np
@@ -25,7 +26,7 @@ from mmstream.formats.avro import load_schema, schema_fingerprint
 from mmstream.formats.detector import encode_batch, encode_event
 from mmstream.formats.limits import Limits
 from mmstream.model import NS_PER_S
-from mmstream.stream.archive import Keeper
+from mmstream.stream.archive import Keeper, RawArchive
 from mmstream.stream.events import Counts
 from mmstream.stream.feed import DetectorFeed
 from mmstream.stream.latewatch import LateWatch
@@ -132,9 +133,13 @@ def bare_loop(bootstrap: str, topic: str, n: int) -> Rate:
     return rate
 
 
-def mmstream_path(bootstrap: str, topic: str, detector: str, n: int) -> Rate:
+def mmstream_path(
+    bootstrap: str, topic: str, detector: str, n: int, archive_dir: Path | None = None
+) -> Rate:
     """The live service's detector stage (``DetectorFeed``), unchanged, on an assigned
-    consumer, with the loop's batch size and poll timeout."""
+    consumer, with the loop's batch size and poll timeout; with ``archive_dir``, the raw
+    archive on as by default (every message appended, flushed each second as the loop does;
+    the ledger writes nothing for detector events)."""
     topics = Topics(detectors=(detector,))
     store = EventStore(retention_ns=10 * 86400 * NS_PER_S)
     counts = Counts()
@@ -143,8 +148,10 @@ def mmstream_path(bootstrap: str, topic: str, detector: str, n: int) -> Rate:
         raise AssertionError("no alert dead letters here")
 
     refusals = Refusals(topics.deadletter, "bench", Limits(), counts, no_alerts)
+    archive = RawArchive(archive_dir, "bench") if archive_dir is not None else None
+    keeper = Keeper(archive, counts.archive_error)
     feed = DetectorFeed(topics, Limits(), store, LateWatch(SchedulePolicy()), refusals,
-                        Keeper(None, counts.archive_error), counts)  # fmt: skip
+                        keeper, counts)  # fmt: skip
     consumer = _consumer(bootstrap, topic)
     t0, cpu0 = time.perf_counter(), time.process_time()
     while counts.counts["detector_events"] < n:
@@ -152,6 +159,9 @@ def mmstream_path(bootstrap: str, topic: str, detector: str, n: int) -> Rate:
             if msg.error() is None:
                 feed.handle(msg)
         feed.end_batch(None)
+        if time.monotonic() - keeper.flushed > 1.0:
+            keeper.flush()
+    keeper.close()
     rate = Rate(counts.counts["detector_events"], time.perf_counter() - t0,
                 time.process_time() - cpu0)  # fmt: skip
     consumer.close()

@@ -5,6 +5,10 @@ its produce call to its result arriving at a read_committed consumer."""
 
 from __future__ import annotations
 
+import resource
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,7 +30,12 @@ REAL_MAP = SHARED / "skymaps" / "userguide" / "bayestar.multiorder.fits"
 ANALYSIS = "spacetime_coincidence"
 
 
-def alert_to_result(bootstrap: str, buffered: int, alerts: int) -> dict[str, float]:
+def alert_to_result(
+    bootstrap: str, buffered: int, alerts: int, live_rate: float = 0.0
+) -> dict[str, float]:
+    """With ``live_rate``, a detector process (benchmarks/feed_live.py) sends that many
+    events per second all the while the alerts are timed; the events the service consumed
+    meanwhile are counted (ingest must not stall while analyses run)."""
     tag = uuid.uuid4().hex[:6]
     detector = f"lat{tag}"
     span_s = 6 * 3600
@@ -66,6 +75,14 @@ def alert_to_result(bootstrap: str, buffered: int, alerts: int) -> dict[str, flo
     deadline = time.monotonic() + 30
     while not reader.assignment() and time.monotonic() < deadline:
         reader.poll(0.1)
+    feeder = None
+    if live_rate:
+        feeder = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.feed_live", bootstrap,
+             settings.detector_topic(detector), settings.status_topic(detector), detector,
+             str(live_rate)], stdout=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(3)  # under way
+    consumed0, t_start = service.service.counts.counts["detector_events"], time.monotonic()
     rng = np.random.default_rng(7)
     took: list[float] = []
     for i in range(alerts):
@@ -80,6 +97,14 @@ def alert_to_result(bootstrap: str, buffered: int, alerts: int) -> dict[str, flo
             if msg is not None and msg.error() is None:
                 break
         took.append(time.perf_counter() - t0)
+    elapsed = time.monotonic() - t_start
+    consumed = service.service.counts.counts["detector_events"] - consumed0
+    sent = 0.0
+    if feeder is not None:
+        feeder.send_signal(signal.SIGTERM)
+        out, _ = feeder.communicate(60)
+        sent = float(out.strip().splitlines()[-1])
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     reader.close()
     service.stop()
     thread.join(30)
@@ -91,4 +116,7 @@ def alert_to_result(bootstrap: str, buffered: int, alerts: int) -> dict[str, flo
         "alerts": float(len(ms)),
         "buffered": float(service.service.counts.counts["detector_events"]),
         "real_map": float(skymap is not None),
+        "ingest_per_s": consumed / elapsed,
+        "fed_per_s": sent / (elapsed + 3) if live_rate else 0.0,
+        "peak_rss_mb": rss_mb,
     }

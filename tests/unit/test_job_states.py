@@ -104,7 +104,7 @@ def test_a_runs_events_are_marked_until_written_and_a_lost_job_is_made_from_its_
     ledger = Ledger(sqlite_url(tmp_path))
     ledger.record_run_head(_run("r1", "S9"), events_to_come=True)
     assert ledger.events_unrecorded("r1") and ledger.events("r1") == []  # a stop here: said so
-    ledger.record_run_events("r1", [("e1", "ic", "detector.ic.events", 0, 5, 123)])
+    ledger.record_run_events("r1", [("r1", "e1", "ic", "detector.ic.events", 0, 5, 123)])
     assert not ledger.events_unrecorded("r1")
     assert [e["event_id"] for e in ledger.events("r1")] == ["e1"]
     # its job's states were still queued when the process stopped: the result found in

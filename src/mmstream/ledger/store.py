@@ -163,9 +163,10 @@ class Ledger:
         """Write (or rewrite) a run with its excluded intervals, the events it used and their
         derived-from edges, and the conditions in effect (detector, key, start, end, value)."""
         self.record_run_head(run, excluded, conditions, events_to_come=True)
-        rows = [(e.event_id, e.detector, e.topic, e.partition, e.offset, e.time_ns)
+        rid = run.result_id
+        rows = [(rid, e.event_id, e.detector, e.topic, e.partition, e.offset, e.time_ns)
                 for e in events]  # fmt: skip
-        self.record_run_events(run.result_id, rows, parents)
+        self.record_run_events(rid, rows, parents)
 
     def record_run_head(
         self, run: RunRecord, excluded: Iterable[tuple[str, int, int, str]] = (),
@@ -193,14 +194,13 @@ class Ledger:
         self, result_id: str, rows: Iterable[tuple[Any, ...]],
         parents: Iterable[tuple[str, str]] = (),
     ) -> None:  # fmt: skip
-        """The events a run used, as (event_id, detector, topic, partition, offset, time_ns),
-        and their derived-from edges; the run's marker goes in the same transaction."""
+        """The events a run used, as rows (result_id, event_id, detector, topic, partition,
+        offset, time_ns), and their derived-from edges; the run's marker goes in the same
+        transaction."""
         with self.engine.begin() as conn:
             conn.execute(schema.run_events.delete().where(schema.run_events.c.result_id
                                                           == result_id))  # fmt: skip
-            used = [(result_id, *r) for r in rows]
-            if used:
-                self._bulk(conn, schema.run_events, used)
+            self._bulk(conn, schema.run_events, rows)
             t = schema.unrecorded_events
             conn.execute(t.delete().where(t.c.result_id == result_id))
         edges = [dict(event_id=c, parent_id=p) for c, p in parents]
@@ -210,9 +210,9 @@ class Ledger:
         """Whether the run's events were never all written (its process stopped first)."""
         return bool(self._rows(schema.unrecorded_events, "result_id", result_id))
 
-    def _bulk(self, conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    def _bulk(self, conn: Connection, table: Table, rows: Iterable[tuple[Any, ...]]) -> None:
         """Many rows through the driver's executemany: thousands of events a run, and
-        SQLAlchemy's per-row dict handling would cost ~15 µs each on the alert's path."""
+        SQLAlchemy's per-row dict handling would cost ~15 µs each."""
         cols = [c.name for c in table.columns]
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         names = ", ".join(f'"{c}"' for c in cols)  # quoted: "offset" is an SQL keyword

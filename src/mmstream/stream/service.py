@@ -154,8 +154,8 @@ class Service:
             self.p.feed.end_batch(self.clients)
             self.p.refusals.serve()
             self.results.poll()
-            for msg in self.alerts.consume(num_messages=20, timeout=0 if busy else 0.04):
-                # an alert partition with a job in flight waits for it (hold.py)
+            # idle: back at the first alert (consume waits for as many as it asks, or its timeout)
+            for msg in self.alerts.consume(*((20, 0.0) if busy else (1, 0.04))):  # held: hold.py
                 if self._ok(msg) and not self.hold.offer(msg, now_ns(), self.p.runner.partitions()):
                     self.p.alert_message(msg, now_ns())
             self.p.step()
