@@ -140,10 +140,17 @@ def jobs(
         q = q.where((t.c.analysis == analysis) | t.c.analysis.startswith(f"{analysis}@"))
     if alert:
         q = q.where(t.c.alert_id == alert)
+    return _rows_between(ledger, q, t.c.updated_at, since, until)
+
+
+def _rows_between(
+    ledger: Ledger, q: Any, column: Any, since: str | None, until: str | None
+) -> list[dict[str, Any]]:
+    """The query's rows with ``column`` in [since, until] (UTC ISO strings compare as times)."""
     if since:
-        q = q.where(t.c.updated_at >= since)
+        q = q.where(column >= since)
     if until:
-        q = q.where(t.c.updated_at <= until)
+        q = q.where(column <= until)
     with ledger.engine.connect() as conn:
         return [dict(r) for r in conn.execute(q).mappings()]
 
@@ -176,12 +183,7 @@ def stats(
     q = select(t).order_by(t.c.sent_at)
     if analysis:  # the records name the analysis without its version
         q = q.where(t.c.analysis == analysis.split("@")[0])
-    if since:
-        q = q.where(t.c.sent_at >= since)
-    if until:
-        q = q.where(t.c.sent_at <= until)
-    with ledger.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(q).mappings()]
+    return _rows_between(ledger, q, t.c.sent_at, since, until)
 
 
 SUMMARY_FIELDS = ("alert_to_result_s", "queue_wait_s", "wall_s", "cpu_s", "publish_wait_s",

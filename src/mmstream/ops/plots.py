@@ -14,7 +14,13 @@ from matplotlib.figure import Figure  # a Figure renders with Agg, no pyplot, no
 from mmstream.times import parse_utc_ns
 
 
-def _png(fig: Figure) -> bytes:
+def _png(fig: Figure, ax: Any, ylabel: str, xlabel: str, title: str) -> bytes:
+    """The plot's labels and grid, its dates slanted, as PNG bytes."""
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     return buf.getvalue()
@@ -45,12 +51,9 @@ def latency_png(rows: Sequence[dict[str, Any]]) -> bytes:
     else:
         ax.text(0.5, 0.5, "no published runs in the ledger yet", ha="center",
                 transform=ax.transAxes)  # fmt: skip
-    ax.set_ylabel("alert to result (s)")
-    ax.set_xlabel("result sent (UTC)")
-    ax.set_title("Alert-to-result latency by analysis")
-    ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    return _png(fig)
+    return _png(
+        fig, ax, "alert to result (s)", "result sent (UTC)", "Alert-to-result latency by analysis"
+    )
 
 
 def lag_png(history: Sequence[tuple[float, dict[str, int]]]) -> bytes:
@@ -65,9 +68,6 @@ def lag_png(history: Sequence[tuple[float, dict[str, int]]]) -> bytes:
         ax.legend(fontsize=8, loc="upper left")
     else:
         ax.text(0.5, 0.5, "no lag sampled yet", ha="center", transform=ax.transAxes)
-    ax.set_ylabel("messages behind")
-    ax.set_xlabel("UTC")
-    ax.set_title("Consumer lag by topic (since this process started)")
-    ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    return _png(fig)
+    return _png(
+        fig, ax, "messages behind", "UTC", "Consumer lag by topic (since this process started)"
+    )
