@@ -4,6 +4,7 @@ byte-exact and requeued after its route is fixed."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -99,8 +100,10 @@ def test_a_job_waits_for_a_late_detector_then_publishes_and_a_failure_shows_its_
         wait_until(lambda: len(stats(Ledger(url))) == 2, "both runs' statistics in the ledger")
         done = {j["analysis"].split("@")[0]: j for j in _jobs(url, "--alert", "S000070a")}
         assert done["temporal_coincidence"]["state"] == "published"
-        assert [s["state"] for s in history(Ledger(url), done["temporal_coincidence"]["job_id"])
-                ] == ["received", "waiting", "running", "published"]  # fmt: skip
+        states = [s["state"] for s in history(Ledger(url), done["temporal_coincidence"]["job_id"])]
+        # (a job may be told "waiting" again when what it waits for changes)
+        assert [k for k, _ in itertools.groupby(states)] == [
+            "received", "waiting", "running", "published"]  # fmt: skip
         failed = done["console_raises"]
         assert failed["state"] == "failed"
         assert "ZeroDivisionError: no events to divide by in S000070a" in failed["detail"]

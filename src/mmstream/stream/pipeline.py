@@ -213,11 +213,12 @@ class Pipeline:
     # -------------------------------------------------------------------- turn
     def step(self) -> None:
         """Start the jobs that are ready, take the runs that finished, publish."""
-        self.jobwatch.refresh(self.scheduler.waiting, self.store.watermark)
         if time.monotonic() - self._livetime_told > 10:
             self._tell_livetime()
         for job, complete in self.scheduler.ready(self.store.watermark):
             self._start(job, complete)
+        # after the ready ones started: a job that runs now is not told "waiting" once more
+        self.jobwatch.refresh(self.scheduler.waiting, self.store.watermark)
         self.collect()
         for job, late in self.late.due():
             log.info("re-running for late detector data", analysis=job.spec.label,
