@@ -10,6 +10,7 @@ per CPU-second of the process (librdkafka's threads included): "per core".
 
 from __future__ import annotations
 
+import gc
 import io
 import time
 import uuid
@@ -139,7 +140,8 @@ def mmstream_path(
     """The live service's detector stage (``DetectorFeed``), unchanged, on an assigned
     consumer, with the loop's batch size and poll timeout; with ``archive_dir``, the raw
     archive on as by default (every message appended, flushed each second as the loop does;
-    the ledger writes nothing for detector events)."""
+    the ledger writes nothing for detector events); start-up's objects frozen out of the
+    garbage collector's passes, as ``mmstream serve`` does."""
     topics = Topics(detectors=(detector,))
     store = EventStore(retention_ns=10 * 86400 * NS_PER_S)
     counts = Counts()
@@ -153,6 +155,8 @@ def mmstream_path(
     feed = DetectorFeed(topics, Limits(), store, LateWatch(SchedulePolicy()), refusals,
                         keeper, counts)  # fmt: skip
     consumer = _consumer(bootstrap, topic)
+    gc.collect()
+    gc.freeze()  # as the service does before its loop (app.py)
     t0, cpu0 = time.perf_counter(), time.process_time()
     while counts.counts["detector_events"] < n:
         for msg in consumer.consume(num_messages=1000, timeout=0.01):
@@ -165,4 +169,5 @@ def mmstream_path(
     rate = Rate(counts.counts["detector_events"], time.perf_counter() - t0,
                 time.process_time() - cpu0)  # fmt: skip
     consumer.close()
+    gc.unfreeze()
     return rate

@@ -210,7 +210,7 @@ def _igwn_avro(rng: random.Random, record: dict[str, Any] | None = None,
     return _container(schema or _schema_json("igwn_alert.avsc"), [record or igwn_record(rng)])
 
 
-def _event_record(rng: random.Random, det: str, **fields: Any) -> dict[str, Any]:
+def event_record(rng: random.Random, det: str, **fields: Any) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "event_id": f"fz-{rng.getrandbits(48):x}",
         "detector": det,
@@ -228,7 +228,7 @@ def _event_record(rng: random.Random, det: str, **fields: Any) -> dict[str, Any]
 
 
 def _event(rng: random.Random, det: str, **fields: Any) -> bytes:
-    return encode_single(load_schema(EVENT_SCHEMA), _event_record(rng, det, **fields))
+    return encode_single(load_schema(EVENT_SCHEMA), event_record(rng, det, **fields))
 
 
 def _status(detector: str, time_ns: int) -> bytes:
@@ -270,6 +270,23 @@ def _k(kind: str, role: str, words: str | None, make: Callable[[random.Random, s
 
 def _ts(text: str) -> Callable[[random.Random, str], bytes]:
     return lambda rng, det: _gcn(rng, trigger_time=text)
+
+
+# One wrong field of an otherwise good event, and words of the reason it must get.
+BAD_EVENT_FIELDS: tuple[tuple[str, dict[str, Any], str], ...] = (
+    ("nan-ra", {"ra_deg": float("nan")}, "not finite"),
+    ("inf-sigma", {"sigma_deg": float("inf")}, "sigma"),
+    ("negative-sigma", {"sigma_deg": -1.0}, "sigma"),
+    ("dec-100", {"dec_deg": 100.0}, "off the sky"),
+    ("inf-energy", {"energy_gev": float("inf")}, "energy_gev"),
+    ("nan-energy", {"energy_gev": float("nan")}, "energy_gev"),
+    ("time-0", {"time_ns": 0}, "before its message"),
+    ("time-minus-1", {"time_ns": -1}, "before its message"),
+    ("time-int64-min", {"time_ns": INT64_MIN}, "before its message"),
+    ("time-int64-max", {"time_ns": INT64_MAX}, "after its message"),
+    ("time-100-years", {"time_ns": now_ns() + 100 * 365 * 86_400 * NS_PER_S}, "after its message"),
+    ("wrong-detector", {"detector": "made-up"}, "detector"),
+)  # fmt: skip
 
 
 KINDS: dict[str, Builder] = dict([
@@ -355,21 +372,10 @@ KINDS: dict[str, Builder] = dict([
     _k("large-undecodable-alert", GCN, "not JSON", lambda rng, det: b"{" + b"x" * (3 << 20)),
     # silent wrong answers from detector data
     *(_k(f"event-{name}", EVENTS, words, lambda rng, det, f=f: _event(rng, det, **f))
-      for name, f, words in (
-          ("nan-ra", {"ra_deg": float("nan")}, "not finite"),
-          ("inf-sigma", {"sigma_deg": float("inf")}, "sigma"),
-          ("negative-sigma", {"sigma_deg": -1.0}, "sigma"),
-          ("dec-100", {"dec_deg": 100.0}, "off the sky"),
-          ("time-0", {"time_ns": 0}, "before its message"),
-          ("time-minus-1", {"time_ns": -1}, "before its message"),
-          ("time-int64-min", {"time_ns": INT64_MIN}, "before its message"),
-          ("time-int64-max", {"time_ns": INT64_MAX}, "after its message"),
-          ("time-100-years", {"time_ns": now_ns() + 100 * 365 * 86_400 * NS_PER_S}, "after its message"),
-          ("wrong-detector", {"detector": "made-up"}, "detector"),
-      )),
+      for name, f, words in BAD_EVENT_FIELDS),
     _k("batch-one-bad", EVENTS, "event 3",
        lambda rng, det: encode_single(load_schema(BATCH_SCHEMA), {"detector": det, "events": [
-           _event_record(rng, det, **({"ra_deg": float("nan")} if i == 3 else {})) for i in range(5)]})),
+           event_record(rng, det, **({"ra_deg": float("nan")} if i == 3 else {})) for i in range(5)]})),
     _k("status-future", STATUS, "after its message",
        lambda rng, det: _status(det, now_ns() + 10 * 86_400 * NS_PER_S)),
     _k("status-int64-max", STATUS, "after its message", lambda rng, det: _status(det, INT64_MAX)),

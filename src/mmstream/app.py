@@ -4,6 +4,7 @@ for the service (stages take their own small settings objects)."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import weakref
@@ -68,6 +69,12 @@ class App:
         self._start_http()
         if self.recorder.ledger is not None:  # the dashboard's alerts from before a restart
             threading.Thread(target=self._restore, name="mmstream-restore", daemon=True).start()
+        # Every object of start-up (modules, settings, analyses: ~10^5) leaves the garbage
+        # collector's sight: each full pass scanned them all, and the passes that a busy
+        # detector stream's young objects trigger took a third of ingest's CPU time
+        # (benchmarks/ingest.py; its service path does the same).
+        gc.collect()
+        gc.freeze()
         try:
             self.service.run()
         finally:

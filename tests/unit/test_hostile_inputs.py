@@ -11,12 +11,24 @@ from pathlib import Path
 import pytest
 
 from mmstream.errors import DecodeError
-from mmstream.formats.detector import decode_events, decode_status
+from mmstream.formats.avro import encode_single, load_schema
+from mmstream.formats.detector import BATCH_SCHEMA, DetectorCodec, decode_status
 from mmstream.formats.limits import DEFAULT_LIMITS
 from mmstream.formats.router import decode_alert
-from mmstream.formats.validate import check_size, validate_alert, validate_event, validate_status
+from mmstream.formats.validate import check_size, validate_alert, validate_events, validate_status
 from mmstream.times import now_ns
-from tests.hostile import EVENTS, GCN, IGWN, STATUS, VOE, igwn_record, kinds, make
+from tests.hostile import (
+    BAD_EVENT_FIELDS,
+    EVENTS,
+    GCN,
+    IGWN,
+    STATUS,
+    VOE,
+    event_record,
+    igwn_record,
+    kinds,
+    make,
+)
 
 DETECTOR = "icecube"
 TOPICS = {IGWN: "igwn.gwalert", GCN: "gcn.notices.icecube.lvk", VOE: "gcn.classic.voevent.X"}
@@ -30,10 +42,9 @@ def _decode(role: str, value: bytes | None, received_ns: int) -> object:
     if value is None:
         raise DecodeError("a detector message with no value")
     check_size(value, DEFAULT_LIMITS)
-    if role == EVENTS:
-        events = decode_events(value)
-        for i, e in enumerate(events):
-            validate_event(e, DETECTOR, received_ns, DEFAULT_LIMITS, index=i)
+    if role == EVENTS:  # as the detector feed reads them: columns, no object per event
+        events = DetectorCodec({}).decode_columns(value, DETECTOR)
+        validate_events(events, DETECTOR, received_ns, DEFAULT_LIMITS)
         return events
     status = decode_status(value)
     return validate_status(status, DETECTOR, received_ns, DEFAULT_LIMITS)
@@ -59,6 +70,25 @@ def test_each_hostile_kind_gets_its_reason(kind: str) -> None:
     assert time.monotonic() - t0 < 30, f"{kind} took {time.monotonic() - t0:.0f} s"
     # Peak resident memory of this process may grow by at most 300 MB for any one input.
     assert _peak_rss_mb() - rss < 300, f"{kind} raised peak memory by {_peak_rss_mb() - rss:.0f} MB"
+
+
+@pytest.mark.parametrize(("name", "fields", "words"), BAD_EVENT_FIELDS,
+                         ids=[n for n, _, _ in BAD_EVENT_FIELDS])  # fmt: skip
+def test_one_bad_event_in_a_batch_refuses_the_message_naming_it(
+    name: str, fields: dict[str, object], words: str
+) -> None:
+    """The batch check runs over whole columns: the one bad event among good ones (with and
+    without energies) is found, and named by its place in the message."""
+    rng = random.Random(name)
+    records = [event_record(rng, DETECTOR, **({"energy_gev": 10.0 * i} if i % 2 else {}))
+               for i in range(5)]  # fmt: skip
+    batch = load_schema(BATCH_SCHEMA)
+    good = encode_single(batch, {"detector": DETECTOR, "events": records})
+    assert _decode(EVENTS, good, now_ns()).size == 5  # type: ignore[attr-defined]
+    records[2] = {**records[2], **fields}
+    with pytest.raises(DecodeError) as err:
+        _decode(EVENTS, encode_single(batch, {"detector": DETECTOR, "events": records}), now_ns())
+    assert words in str(err.value) and str(err.value).startswith("event 2 "), str(err.value)
 
 
 def _mutations(good: bytes, rng: random.Random, n: int) -> list[bytes]:

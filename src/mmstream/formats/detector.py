@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from mmstream.errors import DecodeError
 from mmstream.formats.avro import (
@@ -77,25 +78,32 @@ class DetectorCodec:
                 if k.startswith("event:") and schema_fingerprint(r) == fp)  # fmt: skip
             self.sharing.setdefault(first, set()).add(d)
 
-    def decode_events(self, data: bytes, detector: str | None = None) -> list[DetectorEvent]:
-        """The events of one message; another detector's own schema on this one's topic is
-        refused (its fields would be misread)."""
+    def decode_columns(self, data: bytes, detector: str | None = None) -> DecodedEvents:
+        """The events of one message as columns, straight from the decoded records (no
+        object per event: this is the ingest path); another detector's own schema on this
+        one's topic is refused (its fields would be misread)."""
         kind, rec = self._decoder.decode(data)
         base, _, whose = kind.partition(":")
-        names: list[str] = []
-        defaults: Mapping[str, Any] = {}
+        if base not in ("event", "batch"):
+            raise DecodeError(f"a {kind} record on an events topic")
+        records = [rec] if base == "event" else rec["events"]
+        names: tuple[str, ...] = ()
+        own: tuple[tuple[Any, ...], ...] = ()
         if whose:  # a detector's own schema (maybe shared by several detectors)
             owners = self.sharing.get(whose, {whose})
             if detector is not None and detector not in owners:
                 raise DecodeError(f"an event in {whose!r}'s own schema on {detector!r}'s topic")
-            names = [n for n, _ in self.own[detector or whose].fields]
-        elif detector is not None and (own := self.own.get(detector)) is not None:
-            defaults = own.defaults  # a core-schema event: the own fields at their defaults
-        if base == "event":
-            return [_event(rec, names, defaults)]
-        if base == "batch":
-            return [_event(r, names, defaults) for r in rec["events"]]
-        raise DecodeError(f"a {kind} record on an events topic")
+            names = tuple(n for n, _ in self.own[detector or whose].fields)
+            own = _columns(records, names)
+        elif detector is not None and (mine := self.own.get(detector)) is not None:
+            names = tuple(mine.defaults)  # a core-schema event: the own fields at their defaults
+            own = tuple((mine.defaults[n],) * len(records) for n in names)
+        return DecodedEvents._make((*_columns(records, _CORE), names, own))
+
+    def decode_events(self, data: bytes, detector: str | None = None) -> list[DetectorEvent]:
+        """The events of one message as objects (tools and tests; the service reads
+        :meth:`decode_columns`)."""
+        return self.decode_columns(data, detector).events()
 
     def decode_context(self, data: bytes) -> ContextChange:
         kind, rec = self._decoder.decode(data)
@@ -121,22 +129,61 @@ def _event_record(event: DetectorEvent) -> dict[str, Any]:
     }
 
 
-def _event(
-    rec: dict[str, Any], names: Sequence[str] = (), defaults: Mapping[str, Any] | None = None
-) -> DetectorEvent:
-    return DetectorEvent(
-        event_id=rec["event_id"],
-        detector=rec["detector"],
-        seq=rec["seq"],
-        time_ns=rec["time_ns"],
-        ra_deg=rec["ra_deg"],
-        dec_deg=rec["dec_deg"],
-        sigma_deg=rec["sigma_deg"],
-        energy_gev=rec["energy_gev"],
-        derived_from=tuple(rec["derived_from"]),
-        source=rec["source"],
-        fields={n: rec[n] for n in names} if names else dict(defaults or {}),
-    )
+_CORE = ("event_id", "detector", "seq", "time_ns", "ra_deg", "dec_deg", "sigma_deg",
+         "energy_gev", "derived_from", "source")  # fmt: skip
+
+
+def _columns(records: list[dict[str, Any]], names: Sequence[str]) -> tuple[tuple[Any, ...], ...]:
+    """The records' values of ``names``, one tuple per name (the transposition runs in C:
+    itemgetter and zip, no Python loop per event)."""
+    if not names:
+        return ()
+    if len(names) == 1:
+        return (tuple(r[names[0]] for r in records),)
+    columns = tuple(zip(*map(itemgetter(*names), records), strict=True))
+    return columns if columns else tuple(() for _ in names)
+
+
+class DecodedEvents(NamedTuple):
+    """One message's events, a tuple per field in message order, as decoded (not yet
+    validated: formats/validate.py ``validate_events``)."""
+
+    event_id: tuple[str, ...]
+    detector: tuple[str, ...]
+    seq: tuple[int, ...]
+    time_ns: tuple[int, ...]
+    ra_deg: tuple[float, ...]
+    dec_deg: tuple[float, ...]
+    sigma_deg: tuple[float, ...]
+    energy_gev: tuple[float | None, ...]
+    derived_from: tuple[list[str], ...]
+    source: tuple[str, ...]
+    own_names: tuple[str, ...] = ()  # the detector's own fields, in its schema's order
+    own: tuple[tuple[Any, ...], ...] = ()  # their values, a tuple per name
+
+    @property
+    def size(self) -> int:
+        """How many events (``len`` is the tuple's, of fields)."""
+        return len(self.time_ns)
+
+    def events(self) -> list[DetectorEvent]:
+        owns = zip(*self.own, strict=True) if self.own else (() for _ in self.time_ns)
+        cores = zip(*self[:10], strict=True)
+        return [DetectorEvent(eid, det, seq, t, ra, dec, sigma, energy, tuple(parents), source,
+                              dict(zip(self.own_names, own, strict=True)))
+                for (eid, det, seq, t, ra, dec, sigma, energy, parents, source), own
+                in zip(cores, owns, strict=True)]  # fmt: skip
+
+    @classmethod
+    def of(cls, events: Sequence[DetectorEvent], own_names: Sequence[str] = ()) -> DecodedEvents:
+        """Events already made (tools, tests, the object API of the store)."""
+        records = [_event_record(e) for e in events]
+        for r in records:  # an event that lacks one of the detector's fields holds None
+            for n in own_names:
+                r.setdefault(n, None)
+        return cls._make(
+            (*_columns(records, _CORE), tuple(own_names), _columns(records, own_names))
+        )
 
 
 def encode_event(event: DetectorEvent, schema: DetectorSchema | None = None) -> bytes:

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from mmstream.errors import DecodeError
+from mmstream.formats.detector import DecodedEvents
 from mmstream.formats.limits import DEFAULT_LIMITS, Limits
 from mmstream.model import (
     NS_PER_S,
@@ -136,14 +137,63 @@ def validate_event(
     """An event of ``detector`` (the one its topic names), on the sky, at a plausible time
     (relative to ``message_ns``, its Kafka message's timestamp)."""
     what = "event" if index is None else f"event {index}"
-    _check_detector(what, event.detector, detector)
-    check_position(event.ra_deg, event.dec_deg, f"{what} position")
-    if not (math.isfinite(event.sigma_deg) and 0 < event.sigma_deg <= 180):
-        raise DecodeError(f"{what} sigma_deg {event.sigma_deg} is not in (0, 180]")
-    if event.energy_gev is not None and not math.isfinite(event.energy_gev):
-        raise DecodeError(f"{what} energy_gev {event.energy_gev} is not finite")
-    _check_detector_time(what, event.time_ns, message_ns, limits)
+    _check_event(what, event.detector, event.ra_deg, event.dec_deg, event.sigma_deg,
+                 event.energy_gev, event.time_ns, detector, message_ns, limits)  # fmt: skip
     return event
+
+
+def validate_events(
+    events: DecodedEvents, detector: str, message_ns: int, limits: Limits = DEFAULT_LIMITS
+) -> None:
+    """:func:`validate_event` for every event of one message, as columns: one combined
+    test per column (numpy for a batch), and the per-event checks, for their reason, only
+    when something failed. NaN fails every comparison, so the ranges also refuse it."""
+    n = events.size
+    lo = message_ns - int(limits.detector_max_age_s * NS_PER_S)
+    hi = message_ns + int(limits.detector_max_future_s * NS_PER_S)
+    if n == 1:
+        ra, dec, sigma, energy = (events.ra_deg[0], events.dec_deg[0], events.sigma_deg[0],
+                                  events.energy_gev[0])  # fmt: skip
+        if (events.detector[0] == detector and -360.0 <= ra <= 360.0 and -90.0 <= dec <= 90.0
+                and 0.0 < sigma <= 180.0 and lo <= events.time_ns[0] <= hi
+                and (energy is None or -math.inf < energy < math.inf)):  # fmt: skip
+            return
+    elif n > 1:
+        ras, decs, sigmas = (np.asarray(c, dtype=np.float64) for c in
+                             (events.ra_deg, events.dec_deg, events.sigma_deg))  # fmt: skip
+        given = (
+            [e for e in events.energy_gev if e is not None]
+            if None in events.energy_gev
+            else events.energy_gev
+        )
+        if (events.detector.count(detector) == n
+                and bool(np.all((ras >= -360.0) & (ras <= 360.0) & (decs >= -90.0)
+                                & (decs <= 90.0) & (sigmas > 0.0) & (sigmas <= 180.0)))
+                and bool(np.all(np.isfinite(np.asarray(given, dtype=np.float64))))
+                and lo <= min(events.time_ns) and max(events.time_ns) <= hi):  # fmt: skip
+            return
+    else:
+        return
+    for i, (says, ra, dec, sigma, energy, t) in enumerate(zip(
+            events.detector, events.ra_deg, events.dec_deg, events.sigma_deg, events.energy_gev,
+            events.time_ns, strict=True)):  # fmt: skip
+        _check_event("event" if n == 1 else f"event {i}", says, ra, dec, sigma, energy, t,
+                     detector, message_ns, limits)  # fmt: skip
+    raise DecodeError("an event failed validation (no single check says which)")  # unreachable
+
+
+def _check_event(
+    what: str, says: str, ra_deg: float, dec_deg: float, sigma_deg: float,
+    energy_gev: float | None, time_ns: int, detector: str, message_ns: int, limits: Limits,
+) -> None:  # fmt: skip
+    """One event's checks, each with its reason (the one place they are written)."""
+    _check_detector(what, says, detector)
+    check_position(ra_deg, dec_deg, f"{what} position")
+    if not (math.isfinite(sigma_deg) and 0 < sigma_deg <= 180):
+        raise DecodeError(f"{what} sigma_deg {sigma_deg} is not in (0, 180]")
+    if energy_gev is not None and not math.isfinite(energy_gev):
+        raise DecodeError(f"{what} energy_gev {energy_gev} is not finite")
+    _check_detector_time(what, time_ns, message_ns, limits)
 
 
 def validate_context(

@@ -15,15 +15,16 @@ from collections import defaultdict
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from mmstream.errors import DecodeError
-from mmstream.formats.detector import DetectorCodec, decode_status
+from mmstream.formats.detector import DecodedEvents, DetectorCodec, decode_status
 from mmstream.formats.limits import Limits
-from mmstream.formats.validate import check_size, validate_context, validate_event, validate_status
+from mmstream.formats.validate import check_size, validate_context, validate_events, validate_status
 from mmstream.model import NS_PER_S, DetectorEvent
 from mmstream.ops.logging import get_logger
 from mmstream.stream.archive import Keeper
 from mmstream.stream.clients import Clients
 from mmstream.stream.conditions import Conditions
 from mmstream.stream.events import Events
+from mmstream.stream.gaps import Gap
 from mmstream.stream.latewatch import ClosedWindow, LateWatch
 from mmstream.stream.messages import message_time_ns, origin
 from mmstream.stream.refusals import Refusals
@@ -98,24 +99,32 @@ class DetectorFeed:
         except Exception as exc:  # DecodeError, or a decoder's bug: never a crash loop
             self.refusals.detector(msg, exc, archive=stored)
             return
-        for event in events:
+        if events is None or not events.time_ns:
+            return
+        self._events[events.detector[0]] += len(events.time_ns)
+        if not self.late.may_hit(min(events.time_ns)):
+            for gap in self.store.add_events(events, partition, offset):
+                self._gap(gap)
+            return
+        for event in events.events():  # some may be late: one by one (rare)
             hits = self.late.hits(event)
-            if hits and self.store.holds(event):
+            if hits and self.store.holds(event.detector, event.event_id, event.time_ns):
                 self.events.duplicate_events(event.detector, 1)  # a repeat is not late data
                 continue
-            if (gap := self.store.add(event, partition, offset)) is not None:
-                self.events.data_gap(gap)
-                log.warning("detector data gap: events missing; excluded from livetime until "
-                            "they arrive", detector=gap.detector, source=gap.source,
-                            first_seq=gap.first, last_seq=gap.last,
-                            start=format_utc(gap.start_ns), end=format_utc(gap.end_ns))  # fmt: skip
+            if (found := self.store.add(event, partition, offset)) is not None:
+                self._gap(found)
             if hits:
                 self._late(event, hits)
-        if events:
-            self._events[events[0].detector] += len(events)
 
-    def _read(self, msg: Message, topic: str) -> list[DetectorEvent]:
-        """Decode and validate; a status message goes into the store here (no events)."""
+    def _gap(self, gap: Gap) -> None:
+        self.events.data_gap(gap)
+        log.warning("detector data gap: events missing; excluded from livetime until they "
+                    "arrive", detector=gap.detector, source=gap.source, first_seq=gap.first,
+                    last_seq=gap.last, start=format_utc(gap.start_ns),
+                    end=format_utc(gap.end_ns))  # fmt: skip
+
+    def _read(self, msg: Message, topic: str) -> DecodedEvents | None:
+        """Decode and validate; a status or context message goes into its store here."""
         detector = self.detector_of.get(topic)
         if detector is None:
             raise DecodeError(f"{topic} is not a configured detector's topic")
@@ -140,20 +149,18 @@ class DetectorFeed:
                 log.info("late condition change in a closed window", detector=detector,
                          key=change.key, time=format_utc(change.time_ns),
                          results=[cw.result_id for cw in hits])  # fmt: skip
-            return []
+            return None
         if topic.endswith(".status"):
             status = validate_status(decode_status(value), detector, written_ns, self.limits)
             self.store.add_status(status)
             self.events.detector_status(status)
             latest = self.heartbeats.get(status.detector, status.time_ns)
             self.heartbeats[status.detector] = max(latest, status.time_ns)
-            return []
+            return None
         self._messages[topic] += 1
-        events = self.codec.decode_events(value, detector)
-        for i, event in enumerate(events):
-            validate_event(event, detector, written_ns, self.limits,
-                           index=i if len(events) > 1 else None)  # fmt: skip
-        for source in {e.source for e in events}:  # once per writer, not per event
+        events = self.codec.decode_columns(value, detector)
+        validate_events(events, detector, written_ns, self.limits)
+        for source in set(events.source):  # once per writer, not per event
             if not self.store.gaps.admits(detector, source, self.limits.max_sources):
                 raise DecodeError(f"event source {source[:100]!r} would be {detector!r}'s "
                                   f"source number {self.limits.max_sources + 1} "

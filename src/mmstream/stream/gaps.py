@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mmstream.model import ExcludedInterval, Window
@@ -106,6 +107,22 @@ class SequenceGaps:
         within ``limit`` sources per detector (source names come from content)."""
         return (detector, source) in self._sources or self._per_detector.get(detector, 0) < limit
 
+    def add_many(
+        self, detector: str, sources: Sequence[str], seqs: Sequence[int], times: Sequence[int]
+    ) -> list[Gap]:
+        """:meth:`add` for one message's events; a batch that continues its source's last
+        run in order (the usual case) extends it in one step."""
+        n = len(seqs)
+        if n > 1 and sources.count(sources[0]) == n:
+            src = self._sources.get((detector, sources[0]))
+            first = seqs[0]
+            if (src is not None and src.runs and src.runs[-1].hi == first - 1
+                    and tuple(seqs) == tuple(range(first, first + n))):  # fmt: skip
+                src.runs[-1].hi, src.runs[-1].t_hi = seqs[-1], times[-1]
+                return []
+        return [g for s, q, t in zip(sources, seqs, times, strict=True)
+                if (g := self.add(detector, s, q, t)) is not None]  # fmt: skip
+
     def add(self, detector: str, source: str, seq: int, time_ns: int) -> Gap | None:
         """Record one event; returns the new gap its arrival revealed, if any (after the
         source's latest event, or before its earliest one)."""
@@ -114,6 +131,9 @@ class SequenceGaps:
             src = self._sources[(detector, source)] = _Source()
             self._per_detector[detector] = self._per_detector.get(detector, 0) + 1
         runs, starts = src.runs, src.starts
+        if runs and runs[-1].hi == seq - 1:  # the next of the last run: in order, no hole
+            runs[-1].hi, runs[-1].t_hi = seq, time_ns
+            return None
         i = bisect.bisect_right(starts, seq) - 1  # the run starting at or before seq
         in_hole = 0 <= i < len(runs) - 1  # between run i and run i+1: a missing one, late
         if i >= 0 and runs[i].lo <= seq <= runs[i].hi:

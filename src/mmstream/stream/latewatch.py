@@ -49,14 +49,19 @@ class LateWatch:
 
     def hits(self, event: DetectorEvent) -> list[ClosedWindow]:
         """The watched windows this event falls in."""
-        if not self.closed or event.time_ns > self._horizon_ns:
+        return self.hits_at(event.detector, event.time_ns)
+
+    def may_hit(self, earliest_ns: int) -> bool:
+        """Whether events from ``earliest_ns`` on could fall in a watched window (a cheap
+        test per message: live data is newer than every published window)."""
+        return bool(self.closed) and earliest_ns <= self._horizon_ns
+
+    def hits_at(self, detector: str, time_ns: int) -> list[ClosedWindow]:
+        """The watched windows an event of ``detector`` at ``time_ns`` falls in."""
+        if not self.closed or time_ns > self._horizon_ns:
             return []
-        return [
-            cw
-            for cw in self.closed
-            if event.detector in cw.job.detectors
-            and cw.job.window.start_ns <= event.time_ns <= cw.job.window.end_ns
-        ]
+        return [cw for cw in self.closed if detector in cw.job.detectors
+                and cw.job.window.start_ns <= time_ns <= cw.job.window.end_ns]  # fmt: skip
 
     def hits_span(self, detector: str, start_ns: int, end_ns: int) -> list[ClosedWindow]:
         """The watched windows of this detector overlapping [start, end): a late condition

@@ -1,7 +1,8 @@
 """EventStore: recent detector events per detector, as time-sorted numpy columns.
 
-Appends go to a small row buffer and are merged into the sorted columns lazily (on a
-query, or when the buffer is large), so ingestion costs a list append per event and a
+Each message's events arrive as columns (formats/detector.py ``DecodedEvents``) and wait
+in a buffer, merged into the sorted columns lazily (on a query, or when the buffer is
+large), so ingestion costs a list append per message and no object per event, and a
 window query costs two binary searches. Events older than the retention are evicted.
 
 An event's identity is (detector, event_id, time_ns): the schema promises ids unique
@@ -12,13 +13,15 @@ handler never sees one.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from mmstream.formats.detector import DecodedEvents
 from mmstream.model import (
     DetectorEvent,
     DetectorStatus,
@@ -58,14 +61,34 @@ class _Columns:
     )
 
 
+# One message's events waiting to be merged: (event_id, time_ns, ra_deg, dec_deg, sigma_deg,
+# energy_gev, own_names, own, partition, offset), each column a tuple. A plain tuple of
+# plain values, so the garbage collector stops tracking it (it never untracks a subclass,
+# such as a NamedTuple: with 10^5 of those waiting, full collections took a third of ingest).
+_Chunk = tuple[tuple[str, ...], tuple[int, ...], tuple[float, ...], tuple[float, ...],
+               tuple[float, ...], tuple[float | None, ...], tuple[str, ...],
+               tuple[tuple[Any, ...], ...], int, int]  # fmt: skip
+_IDS: Final = 0
+_TIMES: Final = 1
+_RA: Final = 2
+_DEC: Final = 3
+_SIGMA: Final = 4
+_ENERGY: Final = 5
+_OWN_NAMES: Final = 6
+_OWN: Final = 7
+_PARTITION: Final = 8
+_OFFSET: Final = 9
+
+
 @dataclass
 class _DetectorBuffer:
     cols: _Columns = field(default_factory=_Columns)
-    rows: list[tuple[str, int, float, float, float, float, int, int]] = field(default_factory=list)
-    pending: set[tuple[int, str]] = field(default_factory=set)  # (time, id) of the rows
+    chunks: list[_Chunk] = field(default_factory=list)  # not yet merged into ``cols``
+    size: int = 0  # events in ``chunks``
+    pending: set[tuple[int, str]] = field(default_factory=set)  # (time, id) in chunks
+    indexed: int = 0  # chunks[:indexed] are in ``pending`` (built on a late event only)
     watermark_ns: int | None = None
     own: tuple[tuple[str, str], ...] = ()  # (name, column kind) of the detector's own fields
-    own_rows: list[tuple[Any, ...]] = field(default_factory=list)  # beside ``rows``
 
 
 class EventStore:
@@ -86,29 +109,31 @@ class EventStore:
         self._duplicates: dict[str, int] = {}  # repeats dropped, per detector, not yet taken
 
     def add(self, event: DetectorEvent, partition: int, offset: int) -> Gap | None:
-        """Buffer one event; returns the hole in its source's sequence it revealed, if any."""
-        buf = self._buffer(event.detector)
-        energy = np.nan if event.energy_gev is None else event.energy_gev
-        if buf.own:
-            buf.own_rows.append(tuple(event.fields.get(n) for n, _ in buf.own))
-        buf.rows.append(
-            (
-                event.event_id,
-                event.time_ns,
-                event.ra_deg,
-                event.dec_deg,
-                event.sigma_deg,
-                energy,
-                partition,
-                offset,
-            )
-        )
-        buf.pending.add((event.time_ns, event.event_id))
-        if len(buf.rows) >= _FLUSH_ROWS:
+        """Buffer one event made as an object (tools, tests); the feed adds columns."""
+        own = [n for n, _ in self.own_fields.get(event.detector, ())]
+        gaps = self.add_events(DecodedEvents.of([event], own), partition, offset)
+        return gaps[0] if gaps else None
+
+    def add_events(self, events: DecodedEvents, partition: int, offset: int) -> list[Gap]:
+        """Buffer one message's (validated) events; returns the holes in their sources'
+        sequences they revealed."""
+        n = len(events.time_ns)
+        if not n:
+            return []
+        detector = events.detector[0]
+        buf = self._buffer(detector)
+        buf.chunks.append((events.event_id, events.time_ns, events.ra_deg, events.dec_deg,
+                           events.sigma_deg, events.energy_gev, events.own_names, events.own,
+                           partition, offset))  # fmt: skip
+        buf.size += n
+        if buf.size >= _FLUSH_ROWS:
             self._flush(buf)
-        if event.derived_from:
-            self._parents[event.event_id] = (event.time_ns, tuple(event.derived_from))
-        return self.gaps.add(event.detector, event.source, event.seq, event.time_ns)
+        if any(events.derived_from):
+            for eid, t, parents in zip(events.event_id, events.time_ns, events.derived_from,
+                                       strict=True):  # fmt: skip
+                if parents:
+                    self._parents[eid] = (t, tuple(parents))
+        return self.gaps.add_many(detector, events.source, events.seq, events.time_ns)
 
     def _buffer(self, detector: str) -> _DetectorBuffer:
         buf = self._detectors.get(detector)
@@ -161,17 +186,20 @@ class EventStore:
             frontier = nxt
         return edges
 
-    def holds(self, event: DetectorEvent) -> bool:
+    def holds(self, detector: str, event_id: str, time_ns: int) -> bool:
         """Whether an event with this identity (detector, event_id, time) is in the store."""
-        buf = self._detectors.get(event.detector)
+        buf = self._detectors.get(detector)
         if buf is None:
             return False
-        if (event.time_ns, event.event_id) in buf.pending:
+        for chunk in buf.chunks[buf.indexed :]:  # indexed on demand: late events only
+            buf.pending.update(zip(chunk[_TIMES], chunk[_IDS], strict=True))
+        buf.indexed = len(buf.chunks)
+        if (time_ns, event_id) in buf.pending:
             return True
         c = buf.cols  # searched as they are: merging the rows would copy every column
-        lo = int(np.searchsorted(c.time_ns, event.time_ns, side="left"))
-        hi = int(np.searchsorted(c.time_ns, event.time_ns, side="right"))
-        return bool(np.any(c.event_id[lo:hi] == event.event_id))
+        lo = int(np.searchsorted(c.time_ns, time_ns, side="left"))
+        hi = int(np.searchsorted(c.time_ns, time_ns, side="right"))
+        return bool(np.any(c.event_id[lo:hi] == event_id))
 
     def take_duplicates(self) -> dict[str, int]:
         """Repeated events dropped since the last call, per detector (for the metrics). They
@@ -196,7 +224,7 @@ class EventStore:
         return sorted(self._detectors)
 
     def __len__(self) -> int:
-        return sum(b.cols.time_ns.size + len(b.rows) for b in self._detectors.values())
+        return sum(b.cols.time_ns.size + b.size for b in self._detectors.values())
 
     def window(self, detector: str, window: Window) -> EventColumns:
         """Copies of the events with start <= time <= end, in time order."""
@@ -232,24 +260,25 @@ class EventStore:
         return dropped
 
     def _flush(self, buf: _DetectorBuffer) -> None:
-        if not buf.rows:
+        if not buf.chunks:
             return
-        ids, times, ras, decs, sigmas, energies, parts, offs = zip(*buf.rows, strict=True)
-        own = list(zip(*buf.own_rows, strict=True)) if buf.own_rows else [()] * len(buf.own)
-        buf.rows, buf.own_rows = [], []
-        buf.pending = set()
+        chunks = buf.chunks
+
+        def column(i: int) -> list[Any]:
+            return list(itertools.chain.from_iterable(cast(tuple[Any, ...], c[i]) for c in chunks))
+
+        sizes = [len(c[_TIMES]) for c in chunks]
         new = [
-            np.array(ids, dtype=_STR),
-            np.array(times, np.int64),
-            np.array(ras),
-            np.array(decs),
-            np.array(sigmas),
-            np.array(energies),
-            np.array(parts, np.int32),
-            np.array(offs, np.int64),
+            np.array(column(_IDS), dtype=_STR),
+            np.array(column(_TIMES), np.int64),
+            *(np.array(column(i), np.float64) for i in (_RA, _DEC, _SIGMA)),
+            np.array(column(_ENERGY), np.float64),  # None (no energy) becomes NaN
+            np.repeat(np.array([c[_PARTITION] for c in chunks], np.int32), sizes),
+            np.repeat(np.array([c[_OFFSET] for c in chunks], np.int64), sizes),
         ]
+        new += [_column(_own_values(chunks, name), kind) for name, kind in buf.own]
+        buf.chunks, buf.size, buf.pending, buf.indexed = [], 0, set(), 0
         names = [*_Columns.NAMES, *(n for n, _ in buf.own)]
-        new += [_column(list(v), k) for (_, k), v in zip(buf.own, own, strict=True)]
         old = [*(getattr(buf.cols, n) for n in _Columns.NAMES),
                *(buf.cols.fields[n] for n, _ in buf.own)]  # fmt: skip
         merged = [np.concatenate([o, a]) for o, a in zip(old, new, strict=True)]
@@ -273,6 +302,15 @@ class EventStore:
         fields = {n: _column([], k) for n, k in self.own_fields.get(detector, ())}
         return EventColumns(detector=detector, **{n: getattr(c, n) for n in _Columns.NAMES},
                             fields=fields)  # fmt: skip
+
+
+def _own_values(chunks: list[_Chunk], name: str) -> list[Any]:
+    """One own field's values over the chunks (None where a message lacks the field)."""
+    out: list[Any] = []
+    for c in chunks:
+        names = c[_OWN_NAMES]
+        out.extend(c[_OWN][names.index(name)] if name in names else [None] * len(c[_TIMES]))
+    return out
 
 
 def _column(values: list[Any], kind: str) -> npt.NDArray[Any]:
