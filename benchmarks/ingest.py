@@ -27,6 +27,7 @@ from mmstream.formats.avro import load_schema, schema_fingerprint
 from mmstream.formats.detector import encode_batch, encode_event
 from mmstream.formats.limits import Limits
 from mmstream.model import NS_PER_S
+from mmstream.ops.process import settle
 from mmstream.stream.archive import Keeper, RawArchive
 from mmstream.stream.events import Counts
 from mmstream.stream.feed import DetectorFeed
@@ -155,8 +156,7 @@ def mmstream_path(
     feed = DetectorFeed(topics, Limits(), store, LateWatch(SchedulePolicy()), refusals,
                         keeper, counts)  # fmt: skip
     consumer = _consumer(bootstrap, topic)
-    gc.collect()
-    gc.freeze()  # as the service does before its loop (app.py)
+    settle()  # as the service does before its loop (app.py)
     t0, cpu0 = time.perf_counter(), time.process_time()
     while counts.counts["detector_events"] < n:
         for msg in consumer.consume(num_messages=1000, timeout=0.01):

@@ -4,7 +4,6 @@ for the service (stages take their own small settings objects)."""
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 import weakref
@@ -19,6 +18,7 @@ from mmstream.ops.console import Console, restore
 from mmstream.ops.logging import get_logger, register_secrets
 from mmstream.ops.metrics import LOOP_SECONDS_SINCE_TURN
 from mmstream.ops.observer import Observer
+from mmstream.ops.process import settle
 from mmstream.ops.server import Health, OpsServer
 from mmstream.ops.state import DashboardState
 from mmstream.provenance.report import gather, render_text
@@ -69,12 +69,7 @@ class App:
         self._start_http()
         if self.recorder.ledger is not None:  # the dashboard's alerts from before a restart
             threading.Thread(target=self._restore, name="mmstream-restore", daemon=True).start()
-        # Every object of start-up (modules, settings, analyses: ~10^5) leaves the garbage
-        # collector's sight: each full pass scanned them all, and the passes that a busy
-        # detector stream's young objects trigger took a third of ingest's CPU time
-        # (benchmarks/ingest.py; its service path does the same).
-        gc.collect()
-        gc.freeze()
+        settle()  # the garbage collector and the allocator, for a long run (ops/process.py)
         try:
             self.service.run()
         finally:

@@ -83,6 +83,8 @@ class DetectorCodec:
         object per event: this is the ingest path); another detector's own schema on this
         one's topic is refused (its fields would be misread)."""
         kind, rec = self._decoder.decode(data)
+        if kind == "event" and (detector is None or detector not in self.own):  # the usual
+            return DecodedEvents._make((*zip(_CORE_VALUES(rec)), (), ()))
         base, _, whose = kind.partition(":")
         if base not in ("event", "batch"):
             raise DecodeError(f"a {kind} record on an events topic")
@@ -131,6 +133,7 @@ def _event_record(event: DetectorEvent) -> dict[str, Any]:
 
 _CORE = ("event_id", "detector", "seq", "time_ns", "ra_deg", "dec_deg", "sigma_deg",
          "energy_gev", "derived_from", "source")  # fmt: skip
+_CORE_VALUES = itemgetter(*_CORE)
 
 
 def _columns(records: list[dict[str, Any]], names: Sequence[str]) -> tuple[tuple[Any, ...], ...]:
@@ -140,7 +143,8 @@ def _columns(records: list[dict[str, Any]], names: Sequence[str]) -> tuple[tuple
         return ()
     if len(names) == 1:
         return (tuple(r[names[0]] for r in records),)
-    columns = tuple(zip(*map(itemgetter(*names), records), strict=True))
+    values = _CORE_VALUES if names is _CORE else itemgetter(*names)
+    columns = tuple(zip(*map(values, records), strict=True))
     return columns if columns else tuple(() for _ in names)
 
 

@@ -109,17 +109,20 @@ class SequenceGaps:
 
     def add_many(
         self, detector: str, sources: Sequence[str], seqs: Sequence[int], times: Sequence[int]
-    ) -> list[Gap]:
+    ) -> Sequence[Gap]:
         """:meth:`add` for one message's events; a batch that continues its source's last
         run in order (the usual case) extends it in one step."""
         n = len(seqs)
+        if n == 1:
+            gap = self.add(detector, sources[0], seqs[0], times[0])
+            return () if gap is None else (gap,)
         if n > 1 and sources.count(sources[0]) == n:
             src = self._sources.get((detector, sources[0]))
             first = seqs[0]
             if (src is not None and src.runs and src.runs[-1].hi == first - 1
                     and tuple(seqs) == tuple(range(first, first + n))):  # fmt: skip
                 src.runs[-1].hi, src.runs[-1].t_hi = seqs[-1], times[-1]
-                return []
+                return ()
         return [g for s, q, t in zip(sources, seqs, times, strict=True)
                 if (g := self.add(detector, s, q, t)) is not None]  # fmt: skip
 

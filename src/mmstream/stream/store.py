@@ -14,7 +14,7 @@ handler never sees one.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
@@ -30,6 +30,7 @@ from mmstream.model import (
     Livetime,
     Window,
 )
+from mmstream.stream.columns import SortedColumns
 from mmstream.stream.gaps import Gap, SequenceGaps
 from mmstream.stream.livetime import StatusLog
 
@@ -37,28 +38,10 @@ _FLUSH_ROWS = 50_000
 _STR = np.dtypes.StringDType()
 
 
-@dataclass
-class _Columns:
-    event_id: npt.NDArray[Any] = field(default_factory=lambda: np.empty(0, dtype=_STR))
-    time_ns: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
-    ra_deg: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
-    dec_deg: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
-    sigma_deg: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
-    energy_gev: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
-    partition: npt.NDArray[np.int32] = field(default_factory=lambda: np.empty(0, np.int32))
-    offset: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
-    fields: dict[str, npt.NDArray[Any]] = field(default_factory=dict)  # the detector's own
-
-    NAMES = (
-        "event_id",
-        "time_ns",
-        "ra_deg",
-        "dec_deg",
-        "sigma_deg",
-        "energy_gev",
-        "partition",
-        "offset",
-    )
+_CORE_COLUMNS = (("event_id", _STR), ("time_ns", np.int64), ("ra_deg", np.float64),
+                 ("dec_deg", np.float64), ("sigma_deg", np.float64), ("energy_gev", np.float64),
+                 ("partition", np.int32), ("offset", np.int64))  # fmt: skip
+_NAMES = tuple(n for n, _ in _CORE_COLUMNS)
 
 
 # One message's events waiting to be merged: (event_id, time_ns, ra_deg, dec_deg, sigma_deg,
@@ -82,7 +65,7 @@ _OFFSET: Final = 9
 
 @dataclass
 class _DetectorBuffer:
-    cols: _Columns = field(default_factory=_Columns)
+    cols: SortedColumns
     chunks: list[_Chunk] = field(default_factory=list)  # not yet merged into ``cols``
     size: int = 0  # events in ``chunks``
     pending: set[tuple[int, str]] = field(default_factory=set)  # (time, id) in chunks
@@ -114,12 +97,12 @@ class EventStore:
         gaps = self.add_events(DecodedEvents.of([event], own), partition, offset)
         return gaps[0] if gaps else None
 
-    def add_events(self, events: DecodedEvents, partition: int, offset: int) -> list[Gap]:
+    def add_events(self, events: DecodedEvents, partition: int, offset: int) -> Sequence[Gap]:
         """Buffer one message's (validated) events; returns the holes in their sources'
         sequences they revealed."""
         n = len(events.time_ns)
         if not n:
-            return []
+            return ()
         detector = events.detector[0]
         buf = self._buffer(detector)
         buf.chunks.append((events.event_id, events.time_ns, events.ra_deg, events.dec_deg,
@@ -139,9 +122,10 @@ class EventStore:
         buf = self._detectors.get(detector)
         if buf is None:
             own = self.own_fields.get(detector, ())
-            buf = self._detectors[detector] = _DetectorBuffer(
-                cols=_Columns(fields={n: _column([], k) for n, k in own}), own=own
-            )
+            empty = {n: np.empty(0, t) for n, t in _CORE_COLUMNS}
+            empty.update((n, _column([], k)) for n, k in own)
+            cols = SortedColumns(empty, time="time_ns", key="event_id")
+            buf = self._detectors[detector] = _DetectorBuffer(cols=cols, own=own)
         return buf
 
     def advance_watermark(self, detector: str, time_ns: int) -> None:
@@ -196,10 +180,10 @@ class EventStore:
         buf.indexed = len(buf.chunks)
         if (time_ns, event_id) in buf.pending:
             return True
-        c = buf.cols  # searched as they are: merging the rows would copy every column
-        lo = int(np.searchsorted(c.time_ns, time_ns, side="left"))
-        hi = int(np.searchsorted(c.time_ns, time_ns, side="right"))
-        return bool(np.any(c.event_id[lo:hi] == event_id))
+        times = buf.cols.view("time_ns")  # searched as they are: no merge for this
+        lo = int(np.searchsorted(times, time_ns, side="left"))
+        hi = int(np.searchsorted(times, time_ns, side="right"))
+        return bool(np.any(buf.cols.view("event_id")[lo:hi] == event_id))
 
     def take_duplicates(self) -> dict[str, int]:
         """Repeated events dropped since the last call, per detector (for the metrics). They
@@ -214,7 +198,7 @@ class EventStore:
         if buf is None:
             return None
         self._flush(buf)  # columns are in time order
-        return int(buf.cols.time_ns[-1]) if buf.cols.time_ns.size else None
+        return int(buf.cols.view("time_ns")[-1]) if len(buf.cols) else None
 
     def watermark(self, detector: str) -> int | None:
         buf = self._detectors.get(detector)
@@ -224,7 +208,7 @@ class EventStore:
         return sorted(self._detectors)
 
     def __len__(self) -> int:
-        return sum(b.cols.time_ns.size + b.size for b in self._detectors.values())
+        return sum(len(b.cols) + b.size for b in self._detectors.values())
 
     def window(self, detector: str, window: Window) -> EventColumns:
         """Copies of the events with start <= time <= end, in time order."""
@@ -233,11 +217,11 @@ class EventStore:
             return self._empty(detector)
         self._flush(buf)
         c = buf.cols
-        lo = int(np.searchsorted(c.time_ns, window.start_ns, side="left"))
-        hi = int(np.searchsorted(c.time_ns, window.end_ns, side="right"))
+        lo = int(np.searchsorted(c.view("time_ns"), window.start_ns, side="left"))
+        hi = int(np.searchsorted(c.view("time_ns"), window.end_ns, side="right"))
         return EventColumns(detector=detector,
-                            **{n: getattr(c, n)[lo:hi].copy() for n in _Columns.NAMES},
-                            fields={k: v[lo:hi].copy() for k, v in c.fields.items()})  # fmt: skip
+                            **{n: c.view(n)[lo:hi].copy() for n in _NAMES},
+                            fields={n: c.view(n)[lo:hi].copy() for n, _ in buf.own})  # fmt: skip
 
     def evict(self, now_ns: int) -> int:
         """Drop events older than the retention; returns how many were dropped."""
@@ -245,11 +229,9 @@ class EventStore:
         dropped = 0
         for buf in self._detectors.values():
             self._flush(buf)
-            cut = int(np.searchsorted(buf.cols.time_ns, cutoff, side="left"))
+            cut = int(np.searchsorted(buf.cols.view("time_ns"), cutoff, side="left"))
             if cut:
-                for name in _Columns.NAMES:
-                    setattr(buf.cols, name, getattr(buf.cols, name)[cut:])
-                buf.cols.fields = {k: v[cut:] for k, v in buf.cols.fields.items()}
+                buf.cols.drop_before(cut)
                 dropped += cut
         for log in self._status.values():
             log.evict(cutoff)
@@ -268,39 +250,25 @@ class EventStore:
             return list(itertools.chain.from_iterable(cast(tuple[Any, ...], c[i]) for c in chunks))
 
         sizes = [len(c[_TIMES]) for c in chunks]
-        new = [
-            np.array(column(_IDS), dtype=_STR),
-            np.array(column(_TIMES), np.int64),
-            *(np.array(column(i), np.float64) for i in (_RA, _DEC, _SIGMA)),
-            np.array(column(_ENERGY), np.float64),  # None (no energy) becomes NaN
-            np.repeat(np.array([c[_PARTITION] for c in chunks], np.int32), sizes),
-            np.repeat(np.array([c[_OFFSET] for c in chunks], np.int64), sizes),
-        ]
-        new += [_column(_own_values(chunks, name), kind) for name, kind in buf.own]
+        new = {
+            "event_id": np.array(column(_IDS), dtype=_STR),
+            "time_ns": np.array(column(_TIMES), np.int64),
+            "ra_deg": np.array(column(_RA), np.float64),
+            "dec_deg": np.array(column(_DEC), np.float64),
+            "sigma_deg": np.array(column(_SIGMA), np.float64),
+            "energy_gev": np.array(column(_ENERGY), np.float64),  # None (no energy): NaN
+            "partition": np.repeat(np.array([c[_PARTITION] for c in chunks], np.int32), sizes),
+            "offset": np.repeat(np.array([c[_OFFSET] for c in chunks], np.int64), sizes),
+        }
+        new.update((name, _column(_own_values(chunks, name), kind)) for name, kind in buf.own)
         buf.chunks, buf.size, buf.pending, buf.indexed = [], 0, set(), 0
-        names = [*_Columns.NAMES, *(n for n, _ in buf.own)]
-        old = [*(getattr(buf.cols, n) for n in _Columns.NAMES),
-               *(buf.cols.fields[n] for n, _ in buf.own)]  # fmt: skip
-        merged = [np.concatenate([o, a]) for o, a in zip(old, new, strict=True)]
-        order = np.argsort(merged[1], kind="stable")
-        if not np.all(order[:-1] < order[1:]):
-            merged = [m[order] for m in merged]
-        repeats = _repeats(merged[1], merged[0])
-        if repeats.size:
-            keep = np.ones(merged[1].size, dtype=bool)
-            keep[repeats] = False
-            merged = [m[keep] for m in merged]
+        if repeats := buf.cols.merge(new, _repeats):
             detector = next(d for d, b in self._detectors.items() if b is buf)
-            self._duplicates[detector] = self._duplicates.get(detector, 0) + int(repeats.size)
-        for name, arr in zip(_Columns.NAMES, merged, strict=False):
-            setattr(buf.cols, name, arr)
-        buf.cols.fields = dict(zip(names[len(_Columns.NAMES):], merged[len(_Columns.NAMES):],
-                                   strict=True))  # fmt: skip
+            self._duplicates[detector] = self._duplicates.get(detector, 0) + repeats
 
     def _empty(self, detector: str) -> EventColumns:
-        c = _Columns()
         fields = {n: _column([], k) for n, k in self.own_fields.get(detector, ())}
-        return EventColumns(detector=detector, **{n: getattr(c, n) for n in _Columns.NAMES},
+        return EventColumns(detector=detector, **{n: np.empty(0, t) for n, t in _CORE_COLUMNS},
                             fields=fields)  # fmt: skip
 
 
