@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mmstream import __version__
+from mmstream.cliargs import instant, ledger_of, settings_of
 from mmstream.errors import MmstreamError
 from mmstream.opscli import add_commands
 
@@ -36,15 +37,6 @@ def _broker(args: argparse.Namespace) -> int:
             return 1
         print(f"running at {running.bootstrap} (pid {running.pid}, Kafka {running.kafka_version})")
     return 0
-
-
-def settings_of(args: argparse.Namespace) -> Any:
-    from mmstream.config import load_settings
-
-    overrides: dict[str, Any] = {}
-    if getattr(args, "bootstrap", None):
-        overrides["kafka"] = {"bootstrap.servers": args.bootstrap}
-    return load_settings(args.config, **overrides)
 
 
 def _registry(args: argparse.Namespace) -> Any:
@@ -88,18 +80,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def ledger_of(args: argparse.Namespace) -> Any:
-    from mmstream.errors import ConfigError
-    from mmstream.ledger.store import Ledger
-
-    url = args.ledger or settings_of(args).ledger_location()
-    if url is None:
-        raise ConfigError("the ledger is off in this configuration (ledger = false)")
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise ConfigError(f"no ledger at {url}: has mmstream run with this configuration?")
-    return Ledger(url)
-
-
 def _provenance(args: argparse.Namespace) -> int:
     import json
 
@@ -135,18 +115,6 @@ def _lineage(args: argparse.Namespace) -> int:
         if cond := conditions_line(ledger.conditions(r["result_id"])):
             print(f"    conditions: {cond}")
     return 0
-
-
-def instant(text: str) -> int:
-    from mmstream.errors import ConfigError, DecodeError
-    from mmstream.times import now_ns, parse_utc_ns
-
-    if text == "now":
-        return now_ns()
-    try:
-        return parse_utc_ns(text)
-    except DecodeError as exc:
-        raise ConfigError(f"not a UTC time: {text!r} (e.g. 2026-11-22T10:00:00Z)") from exc
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mmstream.cliargs import instant, ledger_of, settings_of
 from mmstream.errors import ConfigError
 
 
@@ -15,14 +16,12 @@ def _when(text: str | None) -> str | None:
     """A --since/--until value as the ledger's UTC strings ("2026-12-01T10:00:00Z")."""
     if text is None:
         return None
-    from mmstream.cli import instant
     from mmstream.times import format_utc
 
     return format_utc(instant(text))
 
 
 def _jobs(args: argparse.Namespace) -> int:
-    from mmstream.cli import ledger_of
     from mmstream.ledger.jobs import history, jobs
 
     ledger = ledger_of(args)
@@ -46,7 +45,6 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from mmstream.cli import ledger_of
     from mmstream.ledger.jobs import SUMMARY_FIELDS, stats, summarize
 
     rows = stats(ledger_of(args), analysis=args.analysis, since=_when(args.since),
@@ -71,7 +69,6 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _deadletter(args: argparse.Namespace) -> int:
-    from mmstream.cli import settings_of
     from mmstream.stream.requeue import fetch, recent, requeue
 
     settings = settings_of(args)
