@@ -67,7 +67,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--alerts", type=int, default=200)
-    ap.add_argument("--latency-buffers", default="10000,100000,1000000")
+    ap.add_argument("--latency-buffers", default="10000,100000,1000000,10000000")
     ap.add_argument(
         "--live-rate",
         type=float,
@@ -122,7 +122,14 @@ def main() -> None:
                 notes.append("Quix Streams peer not run (benchmarks/.venv-peers missing or failed)")
         idle: dict[int, dict[str, float]] = {}
         for buffered in (int(b) for b in args.latency_buffers.split(",")):
-            lat = idle[buffered] = latency.alert_to_result(info.bootstrap, buffered, args.alerts)
+            # 10^7: each alert's window holds ~460,000 events; fewer alerts keep the run short
+            alerts = args.alerts if buffered < 10_000_000 else min(args.alerts, 20)
+            try:
+                lat = latency.alert_to_result(info.bootstrap, buffered, alerts)
+            except Exception as exc:  # the rest of the table still gets written
+                notes.append(f"latency at {buffered:,} buffered events not measured: {exc}")
+                continue
+            idle[buffered] = lat
             row(f"alert→result, {latency.ANALYSIS}, defaults (ledger and archive on), "
                 f"{lat['buffered']:,.0f} events buffered, {lat['alerts']:.0f} alerts"
                 + ("" if lat["real_map"] else " (Gaussian map)"),
@@ -199,8 +206,10 @@ def main() -> None:
                          capture_output=True, text=True, check=True, cwd=HERE.parent)  # fmt: skip
     m = json.loads(mem.stdout.strip().splitlines()[-1])
     per_million = m["rss_delta_bytes"] / m["events"] * 1e6 / 2**20
-    row(f"resident memory, {m['events']:,} events in the store", f"{per_million:.0f} MB per 10^6",
-        "", f"< {TARGETS['mb_per_million']:.0f} MB")  # fmt: skip
+    floor = m["column_bytes"] / m["events"] * 1e6 / 2**20
+    row(f"resident memory, {m['events']:,} events in the store (100 per message, through the "
+        "decoder)", f"{per_million:.0f} MB per 10^6 (the store's columns: {floor:.0f} MB)",
+        f"{per_million / floor:.2f} × the columns", f"< {TARGETS['mb_per_million']:.0f} MB")  # fmt: skip
 
     head = [
         "# Benchmarks",
