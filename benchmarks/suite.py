@@ -209,7 +209,8 @@ def main() -> None:
     floor = m["column_bytes"] / m["events"] * 1e6 / 2**20
     row(f"resident memory, {m['events']:,} events in the store (100 per message, through the "
         "decoder)", f"{per_million:.0f} MB per 10^6 (the store's columns: {floor:.0f} MB)",
-        f"{per_million / floor:.2f} × the columns", f"< {TARGETS['mb_per_million']:.0f} MB")  # fmt: skip
+        f"{per_million / floor:.2f} × the columns",
+        f"< {TARGETS['mb_per_million']:.0f} MB")  # fmt: skip
 
     head = [
         "# Benchmarks",
