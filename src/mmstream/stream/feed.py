@@ -99,9 +99,9 @@ class DetectorFeed:
         except Exception as exc:  # DecodeError, or a decoder's bug: never a crash loop
             self.refusals.detector(msg, exc, archive=stored)
             return
-        if events is None or not events.time_ns:
+        if events is None or not events.size:
             return
-        self._events[events.detector[0]] += len(events.time_ns)
+        self._events[events.detector[0]] += events.size
         if not self.late.may_hit(min(events.time_ns)):
             for gap in self.store.add_events(events, partition, offset):
                 self._gap(gap)

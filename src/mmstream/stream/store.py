@@ -100,7 +100,7 @@ class EventStore:
     def add_events(self, events: DecodedEvents, partition: int, offset: int) -> Sequence[Gap]:
         """Buffer one message's (validated) events; returns the holes in their sources'
         sequences they revealed."""
-        n = len(events.time_ns)
+        n = events.size
         if not n:
             return ()
         detector = events.detector[0]
