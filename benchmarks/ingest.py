@@ -10,7 +10,6 @@ per CPU-second of the process (librdkafka's threads included): "per core".
 
 from __future__ import annotations
 
-import gc
 import io
 import time
 import uuid
@@ -27,7 +26,7 @@ from mmstream.formats.avro import load_schema, schema_fingerprint
 from mmstream.formats.detector import encode_batch, encode_event
 from mmstream.formats.limits import Limits
 from mmstream.model import NS_PER_S
-from mmstream.ops.process import settle
+from mmstream.ops.process import settled
 from mmstream.stream.archive import Keeper, RawArchive
 from mmstream.stream.events import Counts
 from mmstream.stream.feed import DetectorFeed
@@ -156,18 +155,17 @@ def mmstream_path(
     feed = DetectorFeed(topics, Limits(), store, LateWatch(SchedulePolicy()), refusals,
                         keeper, counts)  # fmt: skip
     consumer = _consumer(bootstrap, topic)
-    settle()  # as the service does before its loop (app.py)
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    while counts.counts["detector_events"] < n:
-        for msg in consumer.consume(num_messages=1000, timeout=0.01):
-            if msg.error() is None:
-                feed.handle(msg)
-        feed.end_batch(None)
-        if time.monotonic() - keeper.flushed > 1.0:
-            keeper.flush()
-    keeper.close()
-    rate = Rate(counts.counts["detector_events"], time.perf_counter() - t0,
-                time.process_time() - cpu0)  # fmt: skip
+    with settled():  # as the service does around its loop (app.py)
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        while counts.counts["detector_events"] < n:
+            for msg in consumer.consume(num_messages=1000, timeout=0.01):
+                if msg.error() is None:
+                    feed.handle(msg)
+            feed.end_batch(None)
+            if time.monotonic() - keeper.flushed > 1.0:
+                keeper.flush()
+        keeper.close()
+        rate = Rate(counts.counts["detector_events"], time.perf_counter() - t0,
+                    time.process_time() - cpu0)  # fmt: skip
     consumer.close()
-    gc.unfreeze()
     return rate

@@ -69,7 +69,11 @@ def alert_to_result(
     thread.start()
     while not service.ready.wait(0.2):
         pass
-    while service.service.counts.counts["detector_events"] < buffered * 0.95:  # Poisson count
+    counts = service.service.counts.counts
+    deadline = time.monotonic() + 1800  # 10^7 events take minutes to read
+    while counts["detector_events"] < seq:  # every event produced is in the store
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{counts['detector_events']} of {seq} events read in 30 min")
         time.sleep(0.5)
     time.sleep(2)
     skymap = REAL_MAP.read_bytes() if REAL_MAP.exists() else None
@@ -97,10 +101,10 @@ def alert_to_result(
         t0 = time.perf_counter()
         producer.produce(settings.alert_topics[0], value)
         producer.flush(10)
-        while True:
-            msg = reader.poll(5.0)
-            if msg is not None and msg.error() is None:
-                break
+        deadline = time.monotonic() + 120
+        while (msg := reader.poll(1.0)) is None or msg.error() is not None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"alert {i}: no result in 120 s")
         took.append(time.perf_counter() - t0)
     elapsed = time.monotonic() - t_start
     consumed = service.service.counts.counts["detector_events"] - consumed0

@@ -15,7 +15,7 @@ from mmstream.feeders import background_events
 from mmstream.formats.detector import DetectorCodec, encode_batch
 from mmstream.formats.validate import validate_events
 from mmstream.model import NS_PER_S, Window
-from mmstream.ops.process import settle
+from mmstream.ops.process import settled
 from mmstream.stream.store import EventStore
 
 BATCH = 100
@@ -43,23 +43,23 @@ def main(n: int) -> None:
         warm.add_events(codec.decode_columns(v, "ic"), 0, i)
     warm.window("ic", Window(t, t + NS_PER_S))
     del warm
-    settle()  # as the service does before its loop (app.py)
-    store = EventStore(retention_ns=10**18)
-    base = rss_bytes()
-    offset = 0
-    for values in batches:
-        for v in values:
-            events = codec.decode_columns(v, "ic")
-            validate_events(events, "ic", t + 3600 * NS_PER_S)
-            store.add_events(events, 0, offset)
-            offset += 1
-    newest = store.newest_ns("ic")  # merges the buffer (a window query would copy it all)
-    assert newest is not None
-    gc.collect()
-    dtypes = store.window("ic", Window(newest + 1, newest + 1))  # no events: the dtypes
-    per_event = sum(getattr(dtypes, n).itemsize for n in _CORE)
-    print(json.dumps({"events": len(store), "rss_delta_bytes": rss_bytes() - base,
-                      "column_bytes": per_event * len(store)}))  # fmt: skip
+    with settled():  # as the service does around its loop (app.py)
+        store = EventStore(retention_ns=10**18)
+        base = rss_bytes()
+        offset = 0
+        for values in batches:
+            for v in values:
+                events = codec.decode_columns(v, "ic")
+                validate_events(events, "ic", t + 3600 * NS_PER_S)
+                store.add_events(events, 0, offset)
+                offset += 1
+        newest = store.newest_ns("ic")  # merges the buffer (a window query would copy it all)
+        assert newest is not None
+        gc.collect()
+        dtypes = store.window("ic", Window(newest + 1, newest + 1))  # no events: the dtypes
+        per_event = sum(getattr(dtypes, n).itemsize for n in _CORE)
+        print(json.dumps({"events": len(store), "rss_delta_bytes": rss_bytes() - base,
+                          "column_bytes": per_event * len(store)}))  # fmt: skip
 
 
 _CORE = ("event_id", "time_ns", "ra_deg", "dec_deg", "sigma_deg", "energy_gev", "partition",

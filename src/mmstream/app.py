@@ -18,7 +18,7 @@ from mmstream.ops.console import Console, restore
 from mmstream.ops.logging import get_logger, register_secrets
 from mmstream.ops.metrics import LOOP_SECONDS_SINCE_TURN
 from mmstream.ops.observer import Observer
-from mmstream.ops.process import settle
+from mmstream.ops.process import settled
 from mmstream.ops.server import Health, OpsServer
 from mmstream.ops.state import DashboardState
 from mmstream.provenance.report import gather, render_text
@@ -69,9 +69,9 @@ class App:
         self._start_http()
         if self.recorder.ledger is not None:  # the dashboard's alerts from before a restart
             threading.Thread(target=self._restore, name="mmstream-restore", daemon=True).start()
-        settle()  # the garbage collector and the allocator, for a long run (ops/process.py)
         try:
-            self.service.run()
+            with settled():  # the garbage collector, for a long run (ops/process.py)
+                self.service.run()
         finally:
             if self.http is not None:
                 self.http.stop()
