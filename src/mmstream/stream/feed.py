@@ -94,10 +94,13 @@ class DetectorFeed:
             self.watermarks.read(topic, partition, offset)
         if self.refusals.seen(topic, partition, offset):
             return  # dead-lettered before a restart: once is enough
+        failed: Exception | None = None
         try:
             events = self._read(msg, topic)
         except Exception as exc:  # DecodeError, or a decoder's bug: never a crash loop
-            self.refusals.detector(msg, exc, archive=stored)
+            failed = exc
+        if failed is not None:  # sent after the except block (refusals.py)
+            self.refusals.detector(msg, failed, archive=stored)
             return
         if events is None or not events.size:
             return

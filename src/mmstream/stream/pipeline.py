@@ -104,10 +104,15 @@ class Pipeline:
             self.publisher.queue(Outgoing([], topic, partition, offset))
             return
         t0 = time.perf_counter()
+        # Dead letters are sent after the except blocks (refusals.py says why).
         try:
             alert = read_alert(msg, dict(self.settings.routes), self.settings.limits, received_ns)
         except Exception as exc:  # read_alert makes failures DecodeErrors; belt and braces
-            self.refusals.alert(msg, exc, archive=stored)
+            failed: Exception | None = exc
+        else:
+            failed = None
+        if failed is not None:
+            self.refusals.alert(msg, failed, archive=stored)
             return
         self._decode_s[key] = time.perf_counter() - t0
         self.events.alert_input(key, "decoded", alert, archive=stored)
@@ -118,7 +123,9 @@ class Pipeline:
             log.exception("alert could not be scheduled", topic=topic, offset=offset)
             for job in self.scheduler.forget(key):
                 self.jobwatch.left(job, "deadlettered", f"{type(exc).__name__}: {exc}")
-            self.refusals.alert(msg, exc, stage="processing", archive=stored)
+            failed = exc
+        if failed is not None:
+            self.refusals.alert(msg, failed, stage="processing", archive=stored)
 
     def _numbered(self, alert: Alert) -> Alert:
         """An LVK alert with its notice number (``S230914ak-2-Preliminary``, as notices name

@@ -121,7 +121,11 @@ class Publisher:
                     self._send(item)
                 took = time.perf_counter() - t0
             except KafkaException as exc:
-                self._failed(item, exc.args[0])
+                failed: KafkaError | None = exc.args[0]
+            else:
+                failed = None
+            if failed is not None:  # handled after the except block (stream/refusals.py)
+                self._failed(item, failed)
                 return
             self.outbox.pop(0)
             self.failures, self.stuck_since, self.fatal_errors = 0, None, 0
@@ -210,10 +214,13 @@ class Publisher:
                 self.producer.abort_transaction(5)
             self.abort_pending = False
         except KafkaException as exc:
-            if exc.args[0].fatal():
-                self._replace_producer(exc.args[0])
-            else:
-                log.warning("abort did not finish; will resume it", error=str(exc.args[0]))
+            unfinished: KafkaError | None = exc.args[0]
+        else:
+            unfinished = None
+        if unfinished is not None and unfinished.fatal():
+            self._replace_producer(unfinished)
+        elif unfinished is not None:
+            log.warning("abort did not finish; will resume it", error=str(unfinished))
         self.retry_at = self.clock() + min(5.0, 0.5 * 2**self.failures)
         self.failures += 1
 

@@ -5,6 +5,12 @@ past it (:class:`~mmstream.stream.publisher.Outgoing`); a detector message's mov
 offset (detector topics are read by assignment) and goes out on a plain producer. A dead
 letter the broker refuses for its size goes again without its value: it never wedges.
 Messages dead-lettered before a restart (read back from the topic) are not sent twice.
+
+Callers refuse a message after their ``except`` block, never inside it: a confluent-kafka
+``produce()`` that raises (a dead letter too large for the client) keeps a reference to the
+exception being handled (confluent-kafka 2.16), whose traceback holds the service's frames,
+so each such dead letter leaked the service's objects and kept its clients alive to the
+interpreter's exit.
 """
 
 from __future__ import annotations
