@@ -139,3 +139,32 @@ def test_lineage_lookups_are_indexed(ledger: Ledger) -> None:
     assert {"event_id", "parent_id"} <= indexed("event_parents")
     assert {"event_id", "result_id"} <= indexed("run_events")
     assert "alert_id" in indexed("runs")
+
+
+class _Stopped(Exception):
+    """The process stopping between two of a run's event transactions."""
+
+
+def test_events_go_in_transactions_and_a_stop_between_them_leaves_the_marker(
+    ledger: Ledger,
+) -> None:
+    from mmstream.ledger.store import EVENTS_PER_TRANSACTION
+
+    rid = _rid()
+    n = 2 * EVENTS_PER_TRANSACTION + 5  # three transactions
+    rows = [(rid, f"e{i}", "ic", "det.ic", 0, i, i) for i in range(n)]
+    ledger.record_run_head(_run(rid), events_to_come=True)
+    pauses: list[int] = []
+
+    def stop_at_the_third() -> None:
+        pauses.append(len(pauses))
+        if len(pauses) == 3:
+            raise _Stopped
+
+    with pytest.raises(_Stopped):
+        ledger.record_run_events(rid, rows, pause=stop_at_the_third)
+    assert len(ledger.events(rid)) == 2 * EVENTS_PER_TRANSACTION
+    assert ledger.events_unrecorded(rid), "a partial record must say so"
+    ledger.record_run_events(rid, rows, pause=lambda: None)  # the re-run after a restart
+    assert sorted(e["offset"] for e in ledger.events(rid)) == list(range(n))
+    assert not ledger.events_unrecorded(rid)

@@ -143,22 +143,25 @@ class Recorder(Events):
         # on the ledger's thread (ledger/writer.py): they are copies, nothing changes them
         self._safely("run", lambda lg: lg.record_run_head(record, excluded, conditions,
                                                           events_to_come=True))  # fmt: skip
-        events, topics, parents, rid = inp.events, r.event_topics, r.parents, r.result_id
+        parents, rid = r.parents, r.result_id
+        # only the four columns the rows need are held while the write waits (writer.py)
+        held = [(d, r.event_topics.get(d, ""), c.event_id, c.partition, c.offset, c.time_ns)
+                for d, c in inp.events.items()]  # fmt: skip
 
         def used(lg: Ledger) -> None:
             # rows zipped straight from the columns: no object per event (the loop shares
             # the interpreter with this thread)
             rows = itertools.chain.from_iterable(
-                zip(repeat(rid), cols.event_id.tolist(), repeat(d),
-                    repeat(topics.get(d, "")), cols.partition.tolist(), cols.offset.tolist(),
-                    cols.time_ns.tolist())
-                for d, cols in events.items()
+                zip(repeat(rid), ids.tolist(), repeat(d), repeat(topic), part.tolist(),
+                    off.tolist(), t.tolist())
+                for d, topic, ids, part, off, t in held
             )  # fmt: skip
             edges = [(child, parent) for child, ps in parents.items() for parent in ps]
-            lg.record_run_events(rid, rows, edges)
+            lg.record_run_events(rid, rows, edges, pause=pause)
 
         if self.writes is not None:
-            self.writes.submit("run events", used)
+            pause = self.writes.pause
+            self.writes.submit("run events", used, sum(len(h[2]) for h in held))
         if r.status in (ResultStatus.FAILED, ResultStatus.TIMED_OUT):
             self.job_state(job, str(r.status).lower(), r.error or r.outcome.summary)
         elif r.newer is not None:  # its result is born superseded (compose.py)

@@ -7,8 +7,9 @@ re-run after a crash rewrites the same rows instead of adding new ones.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,9 @@ class UsedEvent:
     partition: int
     offset: int
     time_ns: int
+
+
+EVENTS_PER_TRANSACTION = 2_000  # ~6 ms of SQLite's time: the longest a pause waits for
 
 
 def sqlite_url(directory: Path) -> str:
@@ -192,17 +196,23 @@ class Ledger:
 
     def record_run_events(
         self, result_id: str, rows: Iterable[tuple[Any, ...]],
-        parents: Iterable[tuple[str, str]] = (),
+        parents: Iterable[tuple[str, str]] = (), pause: Callable[[], None] | None = None,
     ) -> None:  # fmt: skip
         """The events a run used, as rows (result_id, event_id, detector, topic, partition,
-        offset, time_ns), and their derived-from edges; the run's marker goes in the same
-        transaction."""
+        offset, time_ns), and their derived-from edges: ``EVENTS_PER_TRANSACTION`` rows to a
+        transaction, ``pause`` called between them (ledger/writer.py); the run's marker is
+        removed once all are in."""
+        t, left = schema.run_events, iter(rows)
         with self.engine.begin() as conn:
-            conn.execute(schema.run_events.delete().where(schema.run_events.c.result_id
-                                                          == result_id))  # fmt: skip
-            self._bulk(conn, schema.run_events, rows)
-            t = schema.unrecorded_events
-            conn.execute(t.delete().where(t.c.result_id == result_id))
+            conn.execute(t.delete().where(t.c.result_id == result_id))  # a re-run's rows
+        while chunk := list(itertools.islice(left, EVENTS_PER_TRANSACTION)):
+            if pause is not None:
+                pause()
+            with self.engine.begin() as conn:
+                self._bulk(conn, t, chunk)
+        with self.engine.begin() as conn:
+            u = schema.unrecorded_events
+            conn.execute(u.delete().where(u.c.result_id == result_id))
         edges = [dict(event_id=c, parent_id=p) for c, p in parents]
         self.upsert(schema.event_parents, edges, key=("event_id", "parent_id"))
 

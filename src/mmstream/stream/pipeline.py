@@ -347,6 +347,10 @@ class Pipeline:
             if m.topic.startswith(self.settings.topics.result_prefix):
                 self.scheduler.composed.record(parse(m.headers))
 
+    def in_flight(self) -> bool:
+        """Whether an alert read is still waiting for its results to be published."""
+        return bool(self._arrivals)
+
     def _index_published(self, item: Outgoing) -> None:
         if item.offset is not None:
             self._arrivals.pop((item.topic, item.partition, item.offset), None)
