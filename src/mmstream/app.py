@@ -57,7 +57,7 @@ class App:
         LOOP_SECONDS_SINCE_TURN.set_function(
             lambda: time.monotonic() - s.last_turn if (s := service()) else float("nan")
         )
-        if self.recorder.writes is not None:  # the ledger's bulk writes wait for the runs
+        if self.recorder.writes is not None:  # bulk writes wait out an alert in flight
             self.recorder.writes.busy = lambda: bool(
                 (s := service()) and s.pipeline and s.pipeline.in_flight()
             )

@@ -8,15 +8,14 @@ in between leaves a marker, and the run says that its events were not all record
 of listing fewer events than it used. ``drain`` waits for everything handed over (the
 service's stop, a replay's end, tests).
 
-The events go a few thousand to a transaction, and between transactions the thread waits
-while the loop has an analysis running (``busy``, set by the service): SQLite's work for a
-run's rows (~3 µs a row with its indexes, 46,000 rows a run at 10^6 buffered events) took a
-core from the next alert on a 2-core host (benchmarks/latency.py, 60 alerts at 10^6: p50
-249 ms with these writes beside the alerts, 105 ms without; 103 ms waiting). It waits
-while an alert the loop read has results to come, at most ``max_defer_s`` from when the
-loop was last seen idle and while fewer than ``max_waiting_rows`` rows wait (each holds
-~32 bytes of its run's columns: 160 MB at the limit): a steady stream of alerts delays the
-record, never loses it.
+The events go a few thousand to a transaction, and before each the thread waits while an
+alert the loop read still has results to come (``busy``, set by the service): SQLite's work
+for a run's rows (~3 µs a row with its indexes, 46,000 rows a run at 10^6 buffered events)
+took a core from the next alert on a 2-core host (benchmarks/latency.py, 60 alerts at 10^6:
+p50 249 ms with these writes beside the alerts, 105 ms without them, 103 ms waiting). It
+waits at most ``max_defer_s`` from when the loop was last seen idle, and only while fewer
+than ``max_waiting_rows`` rows wait (each holds ~32 bytes of its run's columns: 160 MB at
+the limit): a steady stream of alerts delays the record, never loses it.
 """
 
 from __future__ import annotations
