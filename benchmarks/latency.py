@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, Producer
 
 from mmstream.analyses.registry import Registry
 from mmstream.app import App
-from mmstream.config import load_settings
+from mmstream.config import Settings, load_settings
 from mmstream.feeders import background_events, igwn_alert, produce_events, produce_heartbeats
 from mmstream.model import NS_PER_S
 from mmstream.times import now_ns
@@ -67,6 +67,19 @@ def alert_to_result(
     producer.flush(120)
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
+    try:
+        return _timed(service, settings, producer, bootstrap, seq, start, span_s, tag, alerts,
+                      live_rate)  # fmt: skip
+    finally:  # a failed row must not leave its service running beside the next rows
+        service.stop()
+        thread.join(60)
+
+
+def _timed(
+    service: App, settings: Settings, producer: Producer, bootstrap: str, seq: int,
+    start: int, span_s: int, tag: str, alerts: int, live_rate: float,
+) -> dict[str, float]:  # fmt: skip
+    detector = settings.detectors[0]
     while not service.ready.wait(0.2):
         pass
     counts = service.service.counts.counts
@@ -82,7 +95,9 @@ def alert_to_result(
                        "fetch.wait.max.ms": 5})  # fmt: skip
     reader.subscribe([settings.result_topic(ANALYSIS)])
     deadline = time.monotonic() + 30
-    while not reader.assignment() and time.monotonic() < deadline:
+    while not reader.assignment():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the result reader got no partition in 30 s")
         reader.poll(0.1)
     feeder = None
     if live_rate:
@@ -115,8 +130,6 @@ def alert_to_result(
         sent = float(out.strip().splitlines()[-1])
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     reader.close()
-    service.stop()
-    thread.join(30)
     ms = np.array(took) * 1000
     return {
         "p50_ms": float(np.percentile(ms, 50)),
