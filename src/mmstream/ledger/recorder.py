@@ -147,6 +147,7 @@ class Recorder(Events):
         # only the four columns the rows need are held while the write waits (writer.py)
         held = [(d, r.event_topics.get(d, ""), c.event_id, c.partition, c.offset, c.time_ns)
                 for d, c in inp.events.items()]  # fmt: skip
+        pause = self.writes.pause if self.writes is not None else None
 
         def used(lg: Ledger) -> None:
             # rows zipped straight from the columns: no object per event (the loop shares
@@ -160,7 +161,6 @@ class Recorder(Events):
             lg.record_run_events(rid, rows, edges, pause=pause)
 
         if self.writes is not None:
-            pause = self.writes.pause
             self.writes.submit("run events", used, sum(len(h[2]) for h in held))
         if r.status in (ResultStatus.FAILED, ResultStatus.TIMED_OUT):
             self.job_state(job, str(r.status).lower(), r.error or r.outcome.summary)

@@ -1,4 +1,4 @@
-"""Process settings for a long-running service, made once before its loop starts.
+"""Process settings for a long-running service, held for as long as its loop runs.
 
 Start-up's objects (modules, settings, analyses: ~10^5) are frozen out of the garbage
 collector: each full pass scanned them all, and the passes a busy detector stream's young

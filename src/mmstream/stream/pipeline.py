@@ -104,13 +104,11 @@ class Pipeline:
             self.publisher.queue(Outgoing([], topic, partition, offset))
             return
         t0 = time.perf_counter()
-        # Dead letters are sent after the except blocks (refusals.py says why).
+        failed: Exception | None = None  # dead letters go after the except blocks (refusals.py)
         try:
             alert = read_alert(msg, dict(self.settings.routes), self.settings.limits, received_ns)
         except Exception as exc:  # read_alert makes failures DecodeErrors; belt and braces
-            failed: Exception | None = exc
-        else:
-            failed = None
+            failed = exc
         if failed is not None:
             self.refusals.alert(msg, failed, archive=stored)
             return

@@ -109,6 +109,7 @@ class Publisher:
             if item.offset is not None:
                 self.offsets.finish(item.topic, item.partition, item.offset)
                 self.before_commit()
+            failed: KafkaError | None = None  # handled after the except (stream/refusals.py)
             try:
                 if self.abort_pending:
                     # An abort that timed out must be resumed before anything else:
@@ -121,10 +122,8 @@ class Publisher:
                     self._send(item)
                 took = time.perf_counter() - t0
             except KafkaException as exc:
-                failed: KafkaError | None = exc.args[0]
-            else:
-                failed = None
-            if failed is not None:  # handled after the except block (stream/refusals.py)
+                failed = exc.args[0]
+            if failed is not None:
                 self._failed(item, failed)
                 return
             self.outbox.pop(0)
@@ -209,14 +208,13 @@ class Publisher:
         log.warning("transaction failed; will retry", error=str(err),
                     abortable=err.txn_requires_abort(), queued=len(self.outbox))  # fmt: skip
         self.abort_pending = True
+        unfinished: KafkaError | None = None
         try:
             with self.guard("abort_transaction"):
                 self.producer.abort_transaction(5)
             self.abort_pending = False
         except KafkaException as exc:
-            unfinished: KafkaError | None = exc.args[0]
-        else:
-            unfinished = None
+            unfinished = exc.args[0]
         if unfinished is not None and unfinished.fatal():
             self._replace_producer(unfinished)
         elif unfinished is not None:
