@@ -158,9 +158,8 @@ def mmstream_path(
     with settled():  # as the service does around its loop (app.py)
         t0, cpu0 = time.perf_counter(), time.process_time()
         while counts.counts["detector_events"] < n:
-            for msg in consumer.consume(num_messages=1000, timeout=0.01):
-                if msg.error() is None:
-                    feed.handle(msg)
+            batch = consumer.consume(num_messages=1000, timeout=0.01)
+            feed.handle_batch([m for m in batch if m.error() is None])
             feed.end_batch(None)
             if time.monotonic() - keeper.flushed > 1.0:
                 keeper.flush()

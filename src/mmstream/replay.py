@@ -17,6 +17,7 @@ result of its earlier revision only if that revision is inside the replayed rang
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -108,6 +109,13 @@ def _kafka_messages(
         consumer.close()
 
 
+def _batches(messages: Iterable[Message], size: int = 1000) -> Iterator[list[Message]]:
+    """Messages in lists of ``size`` (the feed's unit of work, as in the live loop)."""
+    it = iter(messages)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
+
+
 def _archive_messages(
     root: Path, topics: list[str], start_ns: int, end_ns: int, what: str
 ) -> Iterator[Message]:
@@ -170,11 +178,13 @@ def replay(
         # conditions from their beginning, as the live service reads them: a calibration set
         # long before the range still applies in it
         context_topics = [topics.context(d) for d in topics.detectors]
-        for msg in read(context_topics, 0, end_ns + margin, "context"):
-            pipeline.detector_message(msg)
-        for msg in read(detector_topics, start_ns - margin, end_ns + margin, "detector"):
-            pipeline.detector_message(msg)
-            summary.detector_messages += 1
+        for batch in _batches(read(context_topics, 0, end_ns + margin, "context")):
+            pipeline.detector_messages(batch)
+        for batch in _batches(
+            read(detector_topics, start_ns - margin, end_ns + margin, "detector")
+        ):
+            pipeline.detector_messages(batch)
+            summary.detector_messages += len(batch)
         pipeline.feed.all_read()
         # alerts are few: sorted by when they were written, across topics
         alerts = sorted(

@@ -111,15 +111,17 @@ def test_events_from_several_partitions_merge_in_time_order() -> None:
 def test_sources_per_detector_are_bounded() -> None:
     gaps = SequenceGaps()
     for i in range(3):
-        assert gaps.admits("d", f"s{i}", limit=3)
+        assert gaps.admits("d", [f"s{i}"], limit=3)
         gaps.add("d", f"s{i}", 0, 0)
-    assert not gaps.admits("d", "s-new", limit=3)
-    assert gaps.admits("d", "s1", limit=3)  # a known source always
-    assert gaps.admits("other", "s-new", limit=3)  # per detector
+    assert not gaps.admits("d", ["s-new"], limit=3)
+    assert gaps.admits("d", ["s1"], limit=3)  # a known source always
+    assert gaps.admits("other", ["s-new"], limit=3)  # per detector
     gaps.add("d", "s2", 1, 100)  # s2 speaks again later; s0 and s1 fall silent
     gaps.evict(before_ns=50)
-    assert gaps.admits("d", "s-new", limit=3), "silent writers free their places"
-    assert gaps.admits("d", "s-other", limit=3) and gaps.admits("d", "s2", limit=3)
+    assert gaps.admits("d", ["s-new"], limit=3), "silent writers free their places"
+    assert gaps.admits("d", ["s-other"], limit=3) and gaps.admits("d", ["s2"], limit=3)
+    assert gaps.admits("d", ["s2", "s-a", "s-b"], limit=3), "one known, two new: three"
+    assert not gaps.admits("d", ["s-a", "s-b", "s-c"], limit=3), "three new and s2: four"
 
 
 def test_open_and_healed_events_are_counted_apart() -> None:

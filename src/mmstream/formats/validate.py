@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from mmstream.errors import DecodeError
 from mmstream.formats.detector import DecodedEvents
@@ -159,18 +160,7 @@ def validate_events(
                 and (energy is None or -math.inf < energy < math.inf)):  # fmt: skip
             return
     elif n > 1:
-        ras, decs, sigmas = (np.asarray(c, dtype=np.float64) for c in
-                             (events.ra_deg, events.dec_deg, events.sigma_deg))  # fmt: skip
-        given = (
-            [e for e in events.energy_gev if e is not None]
-            if None in events.energy_gev
-            else events.energy_gev
-        )
-        if (events.detector.count(detector) == n
-                and bool(np.all((ras >= -360.0) & (ras <= 360.0) & (decs >= -90.0)
-                                & (decs <= 90.0) & (sigmas > 0.0) & (sigmas <= 180.0)))
-                and bool(np.all(np.isfinite(np.asarray(given, dtype=np.float64))))
-                and lo <= min(events.time_ns) and max(events.time_ns) <= hi):  # fmt: skip
+        if all_events_pass(events, detector, message_ns, limits):
             return
     else:
         return
@@ -180,6 +170,32 @@ def validate_events(
         _check_event("event" if n == 1 else f"event {i}", says, ra, dec, sigma, energy, t,
                      detector, message_ns, limits)  # fmt: skip
     raise DecodeError("an event failed validation (no single check says which)")  # unreachable
+
+
+def all_events_pass(
+    events: DecodedEvents, detector: str, message_ns: int | npt.NDArray[np.int64],
+    limits: Limits = DEFAULT_LIMITS,
+) -> bool:  # fmt: skip
+    """Whether every event passes :func:`validate_events`'s checks, tested a column at a
+    time (numpy); ``message_ns`` is one message's time, or each event's own message's (a
+    batch of messages is tested at once). Says no reason: on False the caller checks
+    message by message with :func:`validate_events`."""
+    n = events.size
+    lo = message_ns - int(limits.detector_max_age_s * NS_PER_S)
+    hi = message_ns + int(limits.detector_max_future_s * NS_PER_S)
+    ras, decs, sigmas = (np.asarray(c, dtype=np.float64) for c in
+                         (events.ra_deg, events.dec_deg, events.sigma_deg))  # fmt: skip
+    given = (
+        [e for e in events.energy_gev if e is not None]
+        if None in events.energy_gev
+        else events.energy_gev
+    )
+    times = np.asarray(events.time_ns, dtype=np.int64)
+    return (events.detector.count(detector) == n
+            and bool(np.all((ras >= -360.0) & (ras <= 360.0) & (decs >= -90.0) & (decs <= 90.0)
+                            & (sigmas > 0.0) & (sigmas <= 180.0)))
+            and bool(np.all(np.isfinite(np.asarray(given, dtype=np.float64))))
+            and bool(np.all((times >= lo) & (times <= hi))))  # fmt: skip
 
 
 def _check_event(

@@ -11,13 +11,24 @@ reads the next one.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
 
+import numpy as np
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from mmstream.errors import DecodeError
 from mmstream.formats.detector import DecodedEvents, DetectorCodec, decode_status
 from mmstream.formats.limits import Limits
-from mmstream.formats.validate import check_size, validate_context, validate_events, validate_status
+from mmstream.formats.validate import (
+    all_events_pass,
+    check_size,
+    validate_context,
+    validate_events,
+    validate_status,
+)
 from mmstream.model import NS_PER_S, DetectorEvent
 from mmstream.ops.logging import get_logger
 from mmstream.stream.archive import Keeper
@@ -34,6 +45,34 @@ from mmstream.stream.watermarks import Watermarks
 from mmstream.times import format_utc, now_ns
 
 log = get_logger("mmstream.feed")
+
+# (index in the batch, message, why refused, where archived)
+_Refused = tuple[int, Message, Exception, str | None]
+
+
+@dataclass
+class _Run:
+    """One detector's events of a batch, in message order, with each message's place."""
+
+    detector: str
+    names: tuple[str, ...]  # the detector's own fields the records hold
+    records: list[dict[str, Any]] = field(default_factory=list)
+    places: list[tuple[int, Message, str | None]] = field(default_factory=list)
+    partitions: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)  # events per message
+    written: list[int] = field(default_factory=list)  # each message's Kafka timestamp
+
+    def add(
+        self, records: list[dict[str, Any]], place: tuple[int, Message, str | None],
+        partition: int, offset: int, written_ns: int,
+    ) -> None:  # fmt: skip
+        self.records += records
+        self.places.append(place)
+        self.partitions.append(partition)
+        self.offsets.append(offset)
+        self.sizes.append(len(records))
+        self.written.append(written_ns)
 
 
 class DetectorFeed:
@@ -85,32 +124,97 @@ class DetectorFeed:
                  lookback_s=lookback_s)  # fmt: skip
 
     def handle(self, msg: Message) -> None:
-        """Store one detector event or status message (live, or replayed)."""
-        stored = self.keeper.keep(msg)
-        topic, partition, offset = origin(msg)
-        if topic.endswith((".events", ".context")):
-            # Read, whatever comes of it: a heartbeat waits for the events (and conditions)
-            # partitions to be read up to their end; a refused last message must not hold it.
-            self.watermarks.read(topic, partition, offset)
-        if self.refusals.seen(topic, partition, offset):
-            return  # dead-lettered before a restart: once is enough
-        failed: Exception | None = None
+        """Store one detector message: a batch of one."""
+        self.handle_batch((msg,))
+
+    def handle_batch(self, msgs: Sequence[Message]) -> None:
+        """Store a consumed batch of detector event, status and context messages (live, or
+        replayed). Each message is decoded on its own; a detector's events of the batch
+        are then validated and stored as one set of columns (the per-message work of the
+        ingest path is the decode), and checked message by message only when that fails,
+        so that exactly the messages at fault are refused. Refusals go out at the batch's
+        end, in message order."""
+        refused: list[_Refused] = []
+        runs: dict[str, _Run] = {}
+        ordered: list[_Run] = []
+        for i, msg in enumerate(msgs):
+            stored = self.keeper.keep(msg)
+            topic, partition, offset = origin(msg)
+            events_topic = topic.endswith(".events")
+            if events_topic or topic.endswith(".context"):
+                # Read, whatever comes of it: a heartbeat waits for the events (and
+                # conditions) partitions to be read up to their end; a refused last message
+                # must not hold it.
+                self.watermarks.read(topic, partition, offset)
+            if self.refusals.seen(topic, partition, offset):
+                continue  # dead-lettered before a restart: once is enough
+            try:
+                detector, value, written_ns = self._opened(msg, topic)
+                if events_topic:
+                    self._messages[topic] += 1
+                    records, names = self.codec.decode_records(value, detector)
+                    run = runs.get(detector)
+                    if run is None or run.names != names:  # a schema change: a new run
+                        run = runs[detector] = _Run(detector, names)
+                        ordered.append(run)
+                    run.add(records, (i, msg, stored), partition, offset, written_ns)
+                else:
+                    self._status_or_context(msg, topic, detector, value, written_ns)
+            except Exception as exc:  # DecodeError, or a decoder's bug: never a crash loop
+                refused.append((i, msg, exc, stored))
+        for run in ordered:
+            self._store_run(run, refused)
+        refused.sort(key=itemgetter(0))
+        for _, msg, why, stored in refused:  # sent after the except blocks (refusals.py)
+            self.refusals.detector(msg, why, archive=stored)
+
+    def _store_run(self, run: _Run, refused: list[_Refused]) -> None:
+        """A run's events at once if all pass; else message by message, for the reasons."""
+        events = DecodedEvents.of_records(run.records, run.names)
+        written = np.repeat(np.asarray(run.written, dtype=np.int64), run.sizes)
+        limit = self.limits.max_sources
         try:
-            events = self._read(msg, topic)
-        except Exception as exc:  # DecodeError, or a decoder's bug: never a crash loop
-            failed = exc
-        if failed is not None:  # sent after the except block (refusals.py)
-            self.refusals.detector(msg, failed, archive=stored)
+            passed = all_events_pass(events, run.detector, written, self.limits)
+            passed = passed and self.store.gaps.admits(run.detector, events.source, limit)
+        except Exception:  # a value no check foresaw: the checks below say which message
+            passed = False
+        if passed:
+            self._store(events, run.partitions, run.offsets, run.sizes)
             return
-        if events is None or not events.size:
+        start = 0
+        for place, size, partition, offset, written_ns in zip(
+            run.places, run.sizes, run.partitions, run.offsets, run.written, strict=True
+        ):
+            one = DecodedEvents.of_records(run.records[start : start + size], run.names)
+            start += size
+            try:
+                validate_events(one, run.detector, written_ns, self.limits)
+                if not self.store.gaps.admits(run.detector, one.source, limit):
+                    raise DecodeError(f"event sources {sorted(set(one.source))[:3]!r:.200} "
+                                      f"would take {run.detector!r} past {limit} sources "
+                                      "(limit max_sources)")  # fmt: skip
+            except Exception as exc:  # DecodeError, or a check's bug: never a crash loop
+                i, msg, stored = place
+                refused.append((i, msg, exc, stored))
+                continue
+            self._store(one, (partition,), (offset,), (size,))
+
+    def _store(
+        self, events: DecodedEvents, partitions: Sequence[int], offsets: Sequence[int],
+        sizes: Sequence[int],
+    ) -> None:  # fmt: skip
+        """Validated events of one detector into the store; late ones flagged."""
+        if not events.size:
             return
         self._events[events.detector[0]] += events.size
         if not self.late.may_hit(min(events.time_ns)):
-            for gap in self.store.add_events(events, partition, offset):
+            for gap in self.store.add_messages(events, partitions, offsets, sizes):
                 self._gap(gap)
             return
-        for event in events.events():  # some may be late: one by one (rare)
-            hits = self.late.hits(event)
+        places = zip(np.repeat(partitions, sizes).tolist(), np.repeat(offsets, sizes).tolist(),
+                     strict=True)  # fmt: skip
+        for event, (partition, offset) in zip(events.events(), places, strict=True):
+            hits = self.late.hits(event)  # some may be late: one by one (rare)
             if hits and self.store.holds(event.detector, event.event_id, event.time_ns):
                 self.events.duplicate_events(event.detector, 1)  # a repeat is not late data
                 continue
@@ -126,8 +230,8 @@ class DetectorFeed:
                     last_seq=gap.last, start=format_utc(gap.start_ns),
                     end=format_utc(gap.end_ns))  # fmt: skip
 
-    def _read(self, msg: Message, topic: str) -> DecodedEvents | None:
-        """Decode and validate; a status or context message goes into its store here."""
+    def _opened(self, msg: Message, topic: str) -> tuple[str, bytes, int]:
+        """(detector, value, when written) of a message on a detector topic, size-checked."""
         detector = self.detector_of.get(topic)
         if detector is None:
             raise DecodeError(f"{topic} is not a configured detector's topic")
@@ -135,7 +239,12 @@ class DetectorFeed:
         if value is None:
             raise DecodeError("detector message with no value (null)")
         check_size(value, self.limits)
-        written_ns = message_time_ns(msg)
+        return detector, value, message_time_ns(msg)
+
+    def _status_or_context(
+        self, msg: Message, topic: str, detector: str, value: bytes, written_ns: int
+    ) -> None:
+        """Decode and validate a status or context message, into its store."""
         if topic.endswith(".context"):
             change = self.codec.decode_context(value)
             validate_context(change, detector, written_ns, self.limits)
@@ -152,23 +261,12 @@ class DetectorFeed:
                 log.info("late condition change in a closed window", detector=detector,
                          key=change.key, time=format_utc(change.time_ns),
                          results=[cw.result_id for cw in hits])  # fmt: skip
-            return None
-        if topic.endswith(".status"):
-            status = validate_status(decode_status(value), detector, written_ns, self.limits)
-            self.store.add_status(status)
-            self.events.detector_status(status)
-            latest = self.heartbeats.get(status.detector, status.time_ns)
-            self.heartbeats[status.detector] = max(latest, status.time_ns)
-            return None
-        self._messages[topic] += 1
-        events = self.codec.decode_columns(value, detector)
-        validate_events(events, detector, written_ns, self.limits)
-        for source in set(events.source):  # once per writer, not per event
-            if not self.store.gaps.admits(detector, source, self.limits.max_sources):
-                raise DecodeError(f"event source {source[:100]!r} would be {detector!r}'s "
-                                  f"source number {self.limits.max_sources + 1} "
-                                  "(limit max_sources)")  # fmt: skip
-        return events
+            return
+        status = validate_status(decode_status(value), detector, written_ns, self.limits)
+        self.store.add_status(status)
+        self.events.detector_status(status)
+        latest = self.heartbeats.get(status.detector, status.time_ns)
+        self.heartbeats[status.detector] = max(latest, status.time_ns)
 
     def _late(self, event: DetectorEvent, hits: list[ClosedWindow]) -> None:
         """An event inside a window whose result is out: count it, mark it for a re-run."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from mmstream.model import ExcludedInterval, Window
@@ -102,16 +102,17 @@ class SequenceGaps:
             self._healed[detector] = self._healed.get(detector, 0) + healed
         self._changed.add(detector)
 
-    def admits(self, detector: str, source: str, limit: int) -> bool:
-        """Whether an event of this source may be tracked: a known source, or a new one
-        within ``limit`` sources per detector (source names come from content)."""
-        return (detector, source) in self._sources or self._per_detector.get(detector, 0) < limit
+    def admits(self, detector: str, sources: Iterable[str], limit: int) -> bool:
+        """Whether events of these sources may be tracked: known sources, and new ones
+        within ``limit`` sources per detector in all (source names come from content)."""
+        new = sum((detector, s) not in self._sources for s in set(sources))
+        return self._per_detector.get(detector, 0) + new <= limit
 
     def add_many(
         self, detector: str, sources: Sequence[str], seqs: Sequence[int], times: Sequence[int]
     ) -> Sequence[Gap]:
-        """:meth:`add` for one message's events; a batch that continues its source's last
-        run in order (the usual case) extends it in one step."""
+        """:meth:`add` for events in the order they arrived; a batch that continues its
+        source's last run in order (the usual case) extends it in one step."""
         n = len(seqs)
         if n == 1:
             gap = self.add(detector, sources[0], seqs[0], times[0])

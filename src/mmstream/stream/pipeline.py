@@ -2,13 +2,14 @@
 
 The live service feeds it from Kafka and publishes transactionally; replay feeds it from
 Kafka by time or from the raw archive and publishes to a sandbox. Both call the same
-public methods: :meth:`detector_message`, :meth:`alert_message`, :meth:`step`.
+public methods: :meth:`detector_messages`, :meth:`alert_message`, :meth:`step`.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -87,8 +88,9 @@ class Pipeline:
         publisher.listeners.append(self._index_published)
 
     # ------------------------------------------------------------------ inputs
-    def detector_message(self, msg: Message) -> None:
-        self.feed.handle(msg)
+    def detector_messages(self, msgs: Sequence[Message]) -> None:
+        """A batch of detector messages, in the order consumed."""
+        self.feed.handle_batch(msgs)
 
     def alert_message(self, msg: Message, received_ns: int) -> None:
         """Decode, validate and schedule one alert message (live, or replayed)."""

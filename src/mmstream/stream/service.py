@@ -141,12 +141,10 @@ class Service:
             # result is published as soon as it comes back.
             busy = self.p.runner.busy()
             batch = self.detectors.consume(num_messages=1000, timeout=0 if busy else 0.01)
-            for msg in batch:
-                if self._ok(msg):
-                    if msg.topic() in self.upstream.topics:
-                        self.upstream.beat(msg)
-                    else:
-                        self.p.detector_message(msg)
+            ok = [m for m in batch if self._ok(m)]
+            for msg in (m for m in ok if m.topic() in self.upstream.topics):
+                self.upstream.beat(msg)
+            self.p.detector_messages([m for m in ok if m.topic() not in self.upstream.topics])
             self.upstream.check()
             if self.book is not None:
                 follow(self.p.book, self.book.consume(num_messages=100, timeout=0),

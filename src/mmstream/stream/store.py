@@ -44,13 +44,15 @@ _CORE_COLUMNS = (("event_id", _STR), ("time_ns", np.int64), ("ra_deg", np.float6
 _NAMES = tuple(n for n, _ in _CORE_COLUMNS)
 
 
-# One message's events waiting to be merged: (event_id, time_ns, ra_deg, dec_deg, sigma_deg,
-# energy_gev, own_names, own, partition, offset), each column a tuple. A plain tuple of
-# plain values, so the garbage collector stops tracking it (it never untracks a subclass,
-# such as a NamedTuple: with 10^5 of those waiting, full collections took a third of ingest).
+# One batch's events waiting to be merged: (event_id, time_ns, ra_deg, dec_deg, sigma_deg,
+# energy_gev, own_names, own, partitions, offsets, sizes), each column a tuple, and each of
+# the batch's messages' partition, offset and number of events. A plain tuple of plain
+# values, so the garbage collector stops tracking it (it never untracks a subclass, such as
+# a NamedTuple: with 10^5 of those waiting, full collections took a third of ingest).
 _Chunk = tuple[tuple[str, ...], tuple[int, ...], tuple[float, ...], tuple[float, ...],
                tuple[float, ...], tuple[float | None, ...], tuple[str, ...],
-               tuple[tuple[Any, ...], ...], int, int]  # fmt: skip
+               tuple[tuple[Any, ...], ...], Sequence[int], Sequence[int],
+               Sequence[int]]  # fmt: skip
 _IDS: Final = 0
 _TIMES: Final = 1
 _RA: Final = 2
@@ -59,8 +61,9 @@ _SIGMA: Final = 4
 _ENERGY: Final = 5
 _OWN_NAMES: Final = 6
 _OWN: Final = 7
-_PARTITION: Final = 8
-_OFFSET: Final = 9
+_PARTITIONS: Final = 8
+_OFFSETS: Final = 9
+_SIZES: Final = 10
 
 
 @dataclass
@@ -100,6 +103,15 @@ class EventStore:
     def add_events(self, events: DecodedEvents, partition: int, offset: int) -> Sequence[Gap]:
         """Buffer one message's (validated) events; returns the holes in their sources'
         sequences they revealed."""
+        return self.add_messages(events, (partition,), (offset,), (events.size,))
+
+    def add_messages(
+        self, events: DecodedEvents, partitions: Sequence[int], offsets: Sequence[int],
+        sizes: Sequence[int],
+    ) -> Sequence[Gap]:  # fmt: skip
+        """Buffer the (validated) events of several messages of one detector, in message
+        order: message i holds ``sizes[i]`` of them and came from ``partitions[i]`` at
+        ``offsets[i]``. Returns the holes in their sources' sequences they revealed."""
         n = events.size
         if not n:
             return ()
@@ -107,7 +119,7 @@ class EventStore:
         buf = self._buffer(detector)
         buf.chunks.append((events.event_id, events.time_ns, events.ra_deg, events.dec_deg,
                            events.sigma_deg, events.energy_gev, events.own_names, events.own,
-                           partition, offset))  # fmt: skip
+                           partitions, offsets, sizes))  # fmt: skip
         buf.size += n
         if buf.size >= _FLUSH_ROWS:
             self._flush(buf)
@@ -249,7 +261,7 @@ class EventStore:
         def column(i: int) -> list[Any]:
             return list(itertools.chain.from_iterable(cast(tuple[Any, ...], c[i]) for c in chunks))
 
-        sizes = [len(c[_TIMES]) for c in chunks]
+        sizes = column(_SIZES)
         new = {
             "event_id": np.array(column(_IDS), dtype=_STR),
             "time_ns": np.array(column(_TIMES), np.int64),
@@ -257,8 +269,8 @@ class EventStore:
             "dec_deg": np.array(column(_DEC), np.float64),
             "sigma_deg": np.array(column(_SIGMA), np.float64),
             "energy_gev": np.array(column(_ENERGY), np.float64),  # None (no energy): NaN
-            "partition": np.repeat(np.array([c[_PARTITION] for c in chunks], np.int32), sizes),
-            "offset": np.repeat(np.array([c[_OFFSET] for c in chunks], np.int64), sizes),
+            "partition": np.repeat(np.array(column(_PARTITIONS), np.int32), sizes),
+            "offset": np.repeat(np.array(column(_OFFSETS), np.int64), sizes),
         }
         new.update((name, _column(_own_values(chunks, name), kind)) for name, kind in buf.own)
         buf.chunks, buf.size, buf.pending, buf.indexed = [], 0, set(), 0
