@@ -61,11 +61,14 @@ def produce_dataset(bootstrap: str, detector: str, n: int, batch: int) -> str:
                          "compression.type": "lz4", "batch.size": 1_000_000})  # fmt: skip
     end = now_ns()
     chunk = 100_000
-    for start in range(0, n, chunk):
+    chunks = -(-n // chunk)
+    for i, start in enumerate(range(0, n, chunk)):
         size = min(chunk, n - start)
-        span = end - 3600 * NS_PER_S
+        # the last hour, in time order as a detector sends it: chunk i in its own slice
+        lo = end - (chunks - i) * 3600 * NS_PER_S // chunks
+        hi = lo + 3600 * NS_PER_S // chunks
         # Poisson: ask for 2 % more than needed, keep exactly ``size``
-        events = background_events(detector, span, end, 1.02 * size / 3600, seed=start,
+        events = background_events(detector, lo, hi, 1.02 * size * chunks / 3600, seed=start,
                                    first_seq=start)[:size]  # fmt: skip
         assert len(events) == size
         if batch == 1:
