@@ -1,6 +1,7 @@
-"""The peer: a Quix Streams application reading the same topic and doing the same work as
-mmstream's detector path per message (mmstream's column decoder, the same validation, the
-same EventStore), so the two differ in the consume loop around it. Run by suite.py with the
+"""The peer: a Quix Streams application reading the same topic and doing the work of
+mmstream's detector path (mmstream's column decoder, the same validation, the same
+EventStore) a message at a time, as a Quix app's per-message callback does; mmstream's
+feed validates and stores a consumed batch at once. Run by suite.py with the
 peers' Python (its own environment: quixstreams pins its own confluent-kafka); prints one
 JSON line with the rate. Start-up objects are frozen out of the garbage collector as in
 ``mmstream serve``."""

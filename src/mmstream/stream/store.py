@@ -1,9 +1,9 @@
 """EventStore: recent detector events per detector, as time-sorted numpy columns.
 
-Each message's events arrive as columns (formats/detector.py ``DecodedEvents``) and wait
-in a buffer, merged into the sorted columns lazily (on a query, or when the buffer is
-large), so ingestion costs a list append per message and no object per event, and a
-window query costs two binary searches. Events older than the retention are evicted.
+A consumed batch's events arrive as columns (formats/detector.py ``DecodedEvents``) and
+wait in a buffer, merged into the sorted columns lazily (on a query, or when the buffer is
+large), so ingestion costs a list append per batch and no object per event, and a window
+query costs two binary searches. Events older than the retention are evicted.
 
 An event's identity is (detector, event_id, time_ns): the schema promises ids unique
 within a detector, and an at-least-once writer's repeat is the same record again. Repeats
