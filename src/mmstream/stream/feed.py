@@ -123,10 +123,6 @@ class DetectorFeed:
         log.info("detector partitions assigned", count=len(starts) + len(context),
                  lookback_s=lookback_s)  # fmt: skip
 
-    def handle(self, msg: Message) -> None:
-        """Store one detector message: a batch of one."""
-        self.handle_batch((msg,))
-
     def handle_batch(self, msgs: Sequence[Message]) -> None:
         """Store a consumed batch of detector event, status and context messages (live, or
         replayed). Each message is decoded on its own; a detector's events of the batch

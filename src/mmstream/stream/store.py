@@ -51,8 +51,8 @@ _NAMES = tuple(n for n, _ in _CORE_COLUMNS)
 # a NamedTuple: with 10^5 of those waiting, full collections took a third of ingest).
 _Chunk = tuple[tuple[str, ...], tuple[int, ...], tuple[float, ...], tuple[float, ...],
                tuple[float, ...], tuple[float | None, ...], tuple[str, ...],
-               tuple[tuple[Any, ...], ...], Sequence[int], Sequence[int],
-               Sequence[int]]  # fmt: skip
+               tuple[tuple[Any, ...], ...], tuple[int, ...], tuple[int, ...],
+               tuple[int, ...]]  # fmt: skip
 _IDS: Final = 0
 _TIMES: Final = 1
 _RA: Final = 2
@@ -119,7 +119,7 @@ class EventStore:
         buf = self._buffer(detector)
         buf.chunks.append((events.event_id, events.time_ns, events.ra_deg, events.dec_deg,
                            events.sigma_deg, events.energy_gev, events.own_names, events.own,
-                           partitions, offsets, sizes))  # fmt: skip
+                           tuple(partitions), tuple(offsets), tuple(sizes)))  # fmt: skip
         buf.size += n
         if buf.size >= _FLUSH_ROWS:
             self._flush(buf)
