@@ -111,6 +111,7 @@ def test_a_run_left_pending_is_settled_when_its_result_is_read_back(tmp_path: Pa
     after = Recorder(ledger, "after-the-restart")
     after.result_seen("someone-else", "result", "t", 0, 1, None)  # not ours: ignored
     after.result_seen(retraction.result_id, "result", "mmstream.results.t", 0, 7, None)
+    assert after.writes is not None and after.writes.drain(10)  # settled on the ledger's thread
     run = ledger.run(retraction.result_id)
     assert run is not None and run["status"] == "retracted"
     assert [(o["topic"], o["offset"]) for o in ledger.outputs(retraction.result_id)] == [

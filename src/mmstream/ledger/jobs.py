@@ -62,7 +62,7 @@ def record_state(
     ledger.upsert(schema.jobs, [row], key=("job_id",), replace=True,
                   keep=("received_at", "deadline", "alert_topic", "alert_partition",
                         "alert_offset"))  # fmt: skip
-    with ledger.engine.begin() as conn:
+    with ledger.begin() as conn:
         conn.execute(schema.job_states.insert(), [dict(job_id=job.job_id, state=state, at=at,
                                                        detail=detail)])  # fmt: skip
 
@@ -70,7 +70,7 @@ def record_state(
 def settle_state(ledger: Ledger, job_id: str, state: str, at: str, detail: str | None) -> None:
     """A job known by id only (a result that superseded or retracted it, a publication):
     its state moves, unless its own run failed or timed out (that verdict stays)."""
-    with ledger.engine.begin() as conn:
+    with ledger.begin() as conn:
         t = schema.jobs
         found = conn.execute(select(t.c.state).where(t.c.job_id == job_id)).first()
         if found is None:  # its states were lost with its process: made from its run's row
@@ -91,7 +91,7 @@ def interrupt_open(ledger: Ledger, run_tag: str, at: str) -> int:
     detail = "its process stopped before it finished"
     open_here = select(t.c.job_id).where(t.c.run_tag == run_tag, t.c.state.in_(OPEN_STATES))
     runs = schema.runs
-    with ledger.engine.begin() as conn:
+    with ledger.begin() as conn:
         ids = [r[0] for r in conn.execute(open_here)]
         if ids:
             conn.execute(update(t).where(t.c.job_id.in_(ids))

@@ -2,6 +2,13 @@
 
 The ledger is a record, not a gate: a failed ledger write is logged and counted, and the
 service goes on (results are already safe in Kafka, and a re-run rewrites the same rows).
+
+Only a run's own row is written on the loop, before its result is published: a process
+that stops after the commit leaves it ``pending``, and the next one settles it when it
+reads the result back from Kafka. Everything else (inputs, outputs, statuses, job states,
+statistics, the events a run used) goes to the ledger's thread in the order it happened
+(ledger/writer.py), off the alert's path: a stop can lose the last of these rows, never a
+result, and the run's row names its alert's topic, partition and offset.
 """
 
 from __future__ import annotations
@@ -69,12 +76,17 @@ class Recorder(Events):
             LEDGER_ERRORS.inc()
             log.error("ledger write failed", what=what, error=str(exc))
 
+    def _later(self, what: str, write: Callable[[Ledger], None]) -> None:
+        """On the ledger's thread, in order: writes nothing on the loop waits for."""
+        if self.writes is not None:
+            self.writes.submit(what, write)
+
     def alert_input(
         self, ref: tuple[str, int, int], status: str, alert: Alert | None = None,
         reason: str | None = None, archive: str | None = None,
     ) -> None:  # fmt: skip
         topic, partition, offset = ref
-        self._safely("input", lambda lg: lg.record_input(
+        self._later("input", lambda lg: lg.record_input(
             topic, partition, offset, status=status, received_at=format_utc(now_ns()),
             archive=archive,
             alert_id=alert.alert_id if alert else None,
@@ -222,40 +234,32 @@ class Recorder(Events):
     def _stats(self, d: Delivered, took_s: float) -> None:
         """The statistics record as it went out, with the commit's duration."""
         value, where = d.value or b"", (d.landed, d.partition, d.offset)
-        self._safely("run statistics", lambda lg: record_stats(lg, decode_run_stats(value),
-                                                                where, took_s))  # fmt: skip
+        self._later("run statistics", lambda lg: record_stats(lg, decode_run_stats(value),
+                                                               where, took_s))  # fmt: skip
 
     def _settle(
         self, result_id: str, outputs: list[tuple[str, str, int, int]], supersedes: str | None
     ) -> None:
-        """Outputs and run statuses now; the job states after the states written before them
-        (on the ledger's thread, in order)."""
+        """Outputs, run statuses and job states, on the ledger's thread after what was handed
+        to it before (the run's events among them)."""
         at = format_utc(now_ns())
         born_superseded = result_id in self._born_superseded
         self._born_superseded.discard(result_id)
-        status: list[str] = []
 
         def write(lg: Ledger) -> None:
             lg.record_outputs(result_id, outputs)
             run = lg.run(result_id)
-            result_status = run["result_status"] if run else None
-            status.append(RUN_STATUS.get(result_status or "", "completed"))
-            lg.set_status(result_id, status[0])
+            status = RUN_STATUS.get((run["result_status"] if run else None) or "", "completed")
+            lg.set_status(result_id, status)
+            then = "retracted" if status == "retracted" else "superseded"
             if supersedes:
-                lg.set_status(supersedes, "retracted" if status[0] == "retracted" else "superseded")
-
-        self._safely("published", write)
-        if not status or self.writes is None:
-            return
-        then = "retracted" if status[0] == "retracted" else "superseded"
-
-        def states(lg: Ledger) -> None:
+                lg.set_status(supersedes, then)
             if born_superseded:
                 settle_state(lg, result_id, "superseded", at, "a later revision's result was "
                              "published before it came")  # fmt: skip
             else:
-                settle_state(lg, result_id, "published", at, f"result {status[0]}")
+                settle_state(lg, result_id, "published", at, f"result {status}")
             if supersedes:
                 settle_state(lg, supersedes, then, at, f"by result {result_id}")
 
-        self.writes.submit("job states", states)
+        self._later("published", write)

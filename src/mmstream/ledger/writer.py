@@ -1,5 +1,6 @@
-"""The ledger's bulk writes on a thread of their own: the detector events each run used
-(thousands a run) are written after the result is out, never on the alert's path.
+"""The ledger's writes on a thread of their own, off the alert's path: the detector events
+each run used (thousands a run), and the inputs, outputs, statuses, job states and
+statistics (recorder.py says which write stays on the loop).
 
 Writes run in the order they were handed over. A run's own row is written before its result
 is published (stream order), with a marker (``unrecorded_events``) in the same transaction;
