@@ -7,6 +7,8 @@ nanosecond, which a float of Unix seconds (~200 ns resolution today) is not.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 import warnings
 
@@ -16,6 +18,7 @@ from erfa import ErfaWarning
 
 from mmstream.errors import DecodeError
 
+_PLAIN = re.compile(r"(\d{4})-\d\d-\d\d[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?")
 # int64 nanoseconds since 1970 hold 1677-09-21 .. 2262-04-11; beyond that they wrap around.
 _MIN_UNIX_S, _MAX_UNIX_S = -9_223_372_036.0, 9_223_372_036.0
 
@@ -27,6 +30,12 @@ def parse_utc_ns(text: str) -> int:
         if cleaned.endswith(suffix):
             cleaned = cleaned[: -len(suffix)]
             break
+    if (plain := _PLAIN.fullmatch(cleaned)) and 1700 <= int(plain.group(1)) <= 2200:
+        # the spelling nearly every alert uses, without leap second: numpy reads it as
+        # exactly as astropy, in 2 µs instead of ~1 ms (two of them in each LVK alert);
+        # a day that does not exist (02-30) goes on to astropy, which says why
+        with contextlib.suppress(ValueError):
+            return int(np.datetime64(cleaned.replace(" ", "T"), "ns").astype(np.int64))
     try:
         with warnings.catch_warnings():
             # Far-future dates (which validation then refuses) make ERFA warn "dubious year".

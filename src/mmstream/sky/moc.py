@@ -19,6 +19,7 @@ from astropy.io import fits
 
 from mmstream.errors import DecodeError
 from mmstream.model import MultiOrderSkyMap
+from mmstream.sky.fitstable import read_table
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -76,16 +77,18 @@ def read_fits_bytes(data: bytes, max_bytes: int | None = None) -> MultiOrderSkyM
     compressed one is inflated to at most ``max_bytes`` where given."""
     data = gunzip_if_needed(data, max_bytes)
     try:
-        with fits.open(io.BytesIO(data), memmap=False) as hdul:
-            hdu = hdul[1]
-            header = hdu.header
-            if str(header.get("ORDERING", "")).upper() != "NUNIQ":
-                raise DecodeError(f"sky map ORDERING is {header.get('ORDERING')!r}, not NUNIQ")
-            uniq = np.asarray(hdu.data["UNIQ"], dtype=np.int64)
-            dens = np.asarray(hdu.data["PROBDENSITY"], dtype=np.float64)
-            meta: dict[str, Any] = {
-                k: header[k] for k in ("OBJECT", "DATE-OBS", "MOCORDER", "CREATOR") if k in header
-            }
+        table = read_table(data)  # straight into numpy (fitstable.py says why)
+        if table is None:
+            with fits.open(io.BytesIO(data), memmap=False) as hdul:
+                table = hdul[1].header, hdul[1].data
+        header, columns = table
+        if str(header.get("ORDERING", "")).upper() != "NUNIQ":
+            raise DecodeError(f"sky map ORDERING is {header.get('ORDERING')!r}, not NUNIQ")
+        uniq = np.asarray(columns["UNIQ"], dtype=np.int64)
+        dens = np.asarray(columns["PROBDENSITY"], dtype=np.float64)
+        meta: dict[str, Any] = {
+            k: header[k] for k in ("OBJECT", "DATE-OBS", "MOCORDER", "CREATOR") if k in header
+        }
     except DecodeError:
         raise
     except Exception as exc:
