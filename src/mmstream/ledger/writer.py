@@ -9,7 +9,7 @@ in between leaves a marker, and the run says that its events were not all record
 of listing fewer events than it used. ``drain`` waits for everything handed over (the
 service's stop, a replay's end, tests).
 
-The events go a few thousand to a transaction, and before each the thread waits while an
+The events go 500 to a transaction, and before each the thread waits while an
 alert the loop read still has results to come (``busy``, set by the service): SQLite's work
 for a run's rows (~3 µs a row with its indexes, 46,000 rows a run at 10^6 buffered events)
 took a core from the next alert on a 2-core host (benchmarks/latency.py, 60 alerts at 10^6:
