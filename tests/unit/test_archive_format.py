@@ -8,7 +8,8 @@ from pathlib import Path
 
 import fastavro
 
-from mmstream.stream.archive import MESSAGE_SCHEMA, ArchivedMessage, RawArchive, read_archive
+from mmstream.formats.archive import MESSAGE_SCHEMA
+from mmstream.stream.archive import ArchivedMessage, RawArchive, read_archive
 
 DAY_MS = 1_764_547_200_000  # 2025-12-01T00:00Z
 

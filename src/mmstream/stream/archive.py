@@ -21,81 +21,37 @@ import hashlib
 import io
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import groupby
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import fastavro
 from confluent_kafka import Message
 
+from mmstream.formats.archive import ARCHIVE_SCHEMA
 from mmstream.ops.logging import get_logger
 
 log = get_logger("mmstream.archive")
 
-_NULLABLE_BYTES = ["null", "bytes"]
-_HEADER = {
-    "type": "record",
-    "name": "Header",
-    "fields": [{"name": "key", "type": "string"}, {"name": "value", "type": _NULLABLE_BYTES}],
-}
-# Until 2026-12 every message was its own record (files of that time stay readable).
-MESSAGE_SCHEMA = fastavro.parse_schema(
-    {
-        "type": "record",
-        "name": "ArchivedMessage",
-        "namespace": "mmstream",
-        "doc": "One Kafka message as consumed by mmstream, payload and headers byte-exact.",
-        "fields": [
-            {"name": "topic", "type": "string"},
-            {"name": "partition", "type": "int"},
-            {"name": "offset", "type": "long"},
-            {"name": "timestamp_type", "type": "int", "doc": "0 none, 1 create, 2 append"},
-            {"name": "timestamp_ms", "type": "long"},
-            {"name": "key", "type": _NULLABLE_BYTES},
-            {"name": "value", "type": _NULLABLE_BYTES},
-            {"name": "headers", "type": {"type": "array", "items": _HEADER}},
-            {"name": "archived_at_ns", "type": "long"},
-        ],
-    }
-)
-
-
-def _array(items: Any) -> dict[str, Any]:
-    return {"type": "array", "items": items}
-
-
-# A record per append of many messages of one topic, as columns: message i is item i of
-# every array, and its key and value are the next ``key_size[i]`` / ``value_size[i]`` bytes
-# of ``keys`` / ``values`` (-1: null). One record per message cost more than the rest of the
-# detector path: fastavro writes a dict and a union lookup per field and ~0.4 us per bytes
-# item; arrays of numbers and one blob are written in its C loops (~0.05 us an item).
-ARCHIVE_SCHEMA = fastavro.parse_schema(
-    {
-        "type": "record",
-        "name": "ArchivedBatch",
-        "namespace": "mmstream",
-        "doc": "Kafka messages of one topic as consumed by mmstream, payloads and headers "
-        "byte-exact; message i is item i of every array, its key and value the next "
-        "key_size[i] and value_size[i] bytes of keys and values (-1: null).",
-        "fields": [
-            {"name": "topic", "type": "string"},
-            {"name": "partition", "type": _array("int")},
-            {"name": "offset", "type": _array("long")},
-            {"name": "timestamp_type", "type": _array("int"), "doc": "0 none, 1 create, 2 append"},
-            {"name": "timestamp_ms", "type": _array("long")},
-            {"name": "key_size", "type": _array("long")},
-            {"name": "keys", "type": "bytes"},
-            {"name": "value_size", "type": _array("long")},
-            {"name": "values", "type": "bytes"},
-            {"name": "headers", "type": _array(_array(_HEADER))},
-            {"name": "archived_at_ns", "type": "long", "doc": "when this record was written"},
-        ],
-    }
-)
 _BATCH_MESSAGES = 10_000  # a segment's buffer is written out at this size, or at a flush
 _NO_HEADERS = ()  # a tuple: a tuple of plain values is not tracked by the garbage collector
+# (partition, offset, timestamp type, timestamp, key, value, headers) of a message
+_Row = tuple[int, int, int, int, bytes | None, bytes | None, Any]
+
+
+def _row(msg: Message) -> _Row:
+    headers = cast(list[tuple[str, Any]] | None, msg.headers())
+    return (msg.partition() or 0, msg.offset() or 0, *msg.timestamp(), msg.key(), msg.value(),
+            [{"key": k, "value": v} for k, v in headers] if headers else _NO_HEADERS)  # fmt: skip
+
+
+def _day_number(ts_ms: int) -> int:
+    """The UTC day of a timestamp (now, for a message without one). By number: formatting
+    a date for every message cost a quarter of the archive's time."""
+    return (ts_ms if ts_ms >= 0 else time.time_ns() // 1_000_000) // 86_400_000
 
 
 @dataclass(frozen=True)
@@ -170,8 +126,8 @@ class _Segment:
         self.writer = fastavro.write.Writer(self.file, ARCHIVE_SCHEMA, codec="zstandard",
                                             compression_level=1)  # fmt: skip
         self.topic = ""
-        # (partition, offset, timestamp type, timestamp, key, value, headers) per message
-        self.pending: list[tuple[int, int, int, int, bytes | None, bytes | None, Any]] = []
+        self.name = str(path)
+        self.pending: list[_Row] = []
         self.last_used = time.monotonic()
         self.synced = True  # nothing written since the last fsync
         # it holds messages an offset commit moves past (alerts): fsynced before each commit
@@ -216,24 +172,38 @@ class RawArchive:
     def append(self, msg: Message, *, commits: bool = False) -> Path:
         """Archive one message; returns the file it went to (kept by the ledger). ``commits``:
         an offset commit will move past it, so a durable flush fsyncs its file."""
-        ts_type, ts_ms = msg.timestamp()
-        topic = msg.topic() or ""
-        # by the day's number: formatting a date for every message cost a quarter of this
-        day_number = (ts_ms if ts_ms >= 0 else time.time_ns() // 1_000_000) // 86_400_000
-        seg = self._segments.get((day_number, topic))
+        return self._segment(msg.topic() or "", _day_number(msg.timestamp()[1]),
+                             [_row(msg)], commits).path  # fmt: skip
+
+    def append_batch(self, msgs: Sequence[Message]) -> list[str]:
+        """Archive a consumed batch (no offset commit moves past it); the file each message
+        went to, in order. One pass over the batch: a call per message (``append``) cost
+        twice as much, ~4.5 µs a single-event message of the ingest benchmark."""
+        files: list[str] = []
+        for topic, group in groupby(msgs, key=methodcaller("topic")):
+            rows = [_row(m) for m in group]
+            days = {_day_number(r[3]) for r in rows}
+            # a consumed batch is nearly always of one day; else a segment a day, in order
+            for day, part in (
+                [(days.pop(), rows)]
+                if len(days) == 1
+                else ((d, list(p)) for d, p in groupby(rows, key=lambda r: _day_number(r[3])))
+            ):
+                files += [self._segment(topic or "", day, part, False).name] * len(part)
+        return files
+
+    def _segment(self, topic: str, day: int, rows: list[_Row], commits: bool) -> _Segment:
+        seg = self._segments.get((day, topic))
         if seg is None:
-            path = self.root / _day(day_number * 86_400_000) / _safe(topic) / f"{self.stem}.avro"
-            seg = self._segments[(day_number, topic)] = _Segment(path)
+            path = self.root / _day(day * 86_400_000) / _safe(topic) / f"{self.stem}.avro"
+            seg = self._segments[(day, topic)] = _Segment(path)
             seg.topic = topic
-        headers = cast(list[tuple[str, Any]] | None, msg.headers())
-        seg.pending.append((msg.partition() or 0, msg.offset() or 0, ts_type, ts_ms, msg.key(),
-                            msg.value(), [{"key": k, "value": v} for k, v in headers]
-                            if headers else _NO_HEADERS))  # fmt: skip
+        seg.pending += rows
         if len(seg.pending) >= _BATCH_MESSAGES:
             seg.write()
         seg.synced = False
         seg.commits = seg.commits or commits
-        return seg.path
+        return seg
 
     def flush(self, idle_close_s: float = 3600.0, *, durable: bool = False) -> None:
         """Write buffered records out (and, ``durable``, fsync the files of messages an
@@ -347,6 +317,16 @@ class Keeper:
             self.on_error()
             log.error("archive write failed", topic=msg.topic(), error=str(exc))
             return None
+
+    def keep_batch(self, msgs: Sequence[Message]) -> list[str | None]:
+        """``keep`` for a consumed batch of detector messages, in one call."""
+        if self.archive is not None and msgs:
+            try:
+                return list(self.archive.append_batch(msgs))
+            except Exception as exc:
+                self.on_error()
+                log.error("archive write failed", topic=msgs[0].topic(), error=str(exc))
+        return [None] * len(msgs)
 
     def flush(self, durable: bool = False) -> None:
         """Write out (``durable``: fsync, before an offset commits past what it holds)."""

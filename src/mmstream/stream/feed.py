@@ -133,15 +133,18 @@ class DetectorFeed:
         refused: list[_Refused] = []
         runs: dict[str, _Run] = {}
         ordered: list[_Run] = []
+        files = self.keeper.keep_batch(msgs)
+        # Read, whatever comes of it: a heartbeat waits for the events (and conditions)
+        # partitions to be read up to their end; a refused last message must not hold it.
+        # Each partition's last offset of the batch, told once (the next batch's heartbeats
+        # are checked against it).
+        read: dict[tuple[str, int], int] = {}
         for i, msg in enumerate(msgs):
-            stored = self.keeper.keep(msg)
+            stored = files[i]
             topic, partition, offset = origin(msg)
             events_topic = topic.endswith(".events")
             if events_topic or topic.endswith(".context"):
-                # Read, whatever comes of it: a heartbeat waits for the events (and
-                # conditions) partitions to be read up to their end; a refused last message
-                # must not hold it.
-                self.watermarks.read(topic, partition, offset)
+                read[(topic, partition)] = offset
             if self.refusals.seen(topic, partition, offset):
                 continue  # dead-lettered before a restart: once is enough
             try:
@@ -158,6 +161,8 @@ class DetectorFeed:
                     self._status_or_context(msg, topic, detector, value, written_ns)
             except Exception as exc:  # DecodeError, or a decoder's bug: never a crash loop
                 refused.append((i, msg, exc, stored))
+        for (topic, partition), offset in read.items():
+            self.watermarks.read(topic, partition, offset)
         for run in ordered:
             self._store_run(run, refused)
         refused.sort(key=itemgetter(0))
