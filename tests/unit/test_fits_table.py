@@ -71,3 +71,13 @@ def test_a_truncated_map_is_left_to_astropy_and_refused_with_its_reason() -> Non
     assert read_table(data[: -2880 * 3]) is None
     with pytest.raises(Exception, match="unreadable multi-order sky map"):
         read_fits_bytes(data[: -2880 * 3])
+
+
+def test_a_map_this_does_not_read_is_still_read_by_astropy() -> None:
+    uniq, dens = np.array([4 * 4**1 + 3, 4 * 4**1 + 1]), np.array([0.5, 2.0])
+    data = _table(fits.Column("UNIQ", "K", array=uniq), fits.Column("PROBDENSITY", "D", array=dens),
+                  fits.Column("NOTE", "8A", array=np.array(["a", "b"])), ORDERING="NUNIQ")  # fmt: skip
+    assert read_table(data) is None  # a text column
+    skymap = read_fits_bytes(data)
+    assert skymap.uniq.tolist() == sorted(uniq.tolist())
+    assert skymap.probdensity.tolist() == [2.0, 0.5]  # sorted by UNIQ

@@ -98,8 +98,8 @@ def interrupt_open(ledger: Ledger, run_tag: str, at: str) -> int:
                          .values(state="interrupted", detail=detail, updated_at=at))  # fmt: skip
             rows = [dict(job_id=i, state="interrupted", at=at, detail=detail) for i in ids]
             conn.execute(schema.job_states.insert(), rows)
-    # a run the ledger settled whose job state was still to be written (states are written
-    # on the ledger's thread, the run's status on the loop's): the run's status says it
+    # a run the ledger settled whose job state was still to be written (the run's status and
+    # its job state are two transactions of the ledger's thread): the run's status says it
     settled = select(runs.c.result_id, runs.c.status).where(
         runs.c.result_id.in_(ids), runs.c.status != "pending"
     )

@@ -99,7 +99,7 @@ class Pipeline:
         topic, partition, offset = key
         self.events.message_consumed(topic)
         stored = self.keeper.keep(msg, commits=True)
-        self._unsynced = stored is not None
+        self._unsynced |= stored is not None
         self._arrivals[key] = time.monotonic()
         self.publisher.offsets.begin(topic, partition, offset)
         if self.refusals.seen(topic, partition, offset):
