@@ -24,13 +24,15 @@ def test_a_durable_flush_fsyncs_what_was_written_since_the_last(
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
     archive = RawArchive(tmp_path, "test")
     archive.append(_msg(0), commits=True)
+    assert archive.unsynced(), "an alert is written and not yet fsynced"
     archive.flush()
     assert synced == [], "a plain flush does not fsync"
     archive.flush(durable=True)
-    assert len(synced) == 1
+    assert len(synced) == 1 and not archive.unsynced()
     archive.flush(durable=True)
     assert len(synced) == 1, "nothing new: no second fsync"
     archive.append(_msg(7, "icecube.events"))
+    assert not archive.unsynced(), "a detector's message waits for no fsync"
     archive.flush(durable=True)
     assert len(synced) == 1, "a detector's file: no offset commits past it, no fsync"
     archive.append(_msg(1), commits=True)
@@ -39,3 +41,17 @@ def test_a_durable_flush_fsyncs_what_was_written_since_the_last(
     found = list(read_archive(tmp_path, ["igwn.gwalert"], 0, 2_000_000_000_000))
     assert [m.offset() for m in found] == [0, 1]
     assert [m.offset() for m in read_archive(tmp_path, ["icecube.events"], 0, 2 * 10**12)] == [7]
+
+
+def test_a_batch_across_midnight_goes_to_each_day_s_file_in_order(tmp_path: Path) -> None:
+    day_ms = 86_400_000
+    stamps = [20_000 * day_ms - 2, 20_000 * day_ms - 1, 20_000 * day_ms, 20_000 * day_ms + 1]
+    batch = [ArchivedMessage("icecube.events", 0, i, (1, t), None, b"e%d" % i, [])
+             for i, t in enumerate(stamps)]  # fmt: skip
+    archive = RawArchive(tmp_path, "test")
+    files = archive.append_batch(batch)
+    assert files[0] == files[1] != files[2] == files[3]
+    assert Path(files[0]).parent.parent.name != Path(files[2]).parent.parent.name
+    archive.close()
+    found = list(read_archive(tmp_path, ["icecube.events"], 0, 30_000 * day_ms))
+    assert [(m.offset(), m.value()) for m in found] == [(i, b"e%d" % i) for i in range(4)]

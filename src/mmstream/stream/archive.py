@@ -182,15 +182,10 @@ class RawArchive:
         a message on a slow day, against 4.2 µs so."""
         files: list[str] = []
         for topic, group in groupby(msgs, key=methodcaller("topic")):
-            rows = [_row(m) for m in group]
-            days = {_day_number(r[3]) for r in rows}
-            # a consumed batch is nearly always of one day; else a segment a day, in order
-            for day, part in (
-                [(days.pop(), rows)]
-                if len(days) == 1
-                else ((d, list(p)) for d, p in groupby(rows, key=lambda r: _day_number(r[3])))
-            ):
-                files += [self._segment(topic or "", day, part, False).name] * len(part)
+            # a segment per day: a consumed batch is nearly always of one
+            for day, part in groupby([_row(m) for m in group], key=lambda r: _day_number(r[3])):
+                rows = list(part)
+                files += [self._segment(topic or "", day, rows, False).name] * len(rows)
         return files
 
     def _segment(self, topic: str, day: int, rows: list[_Row], commits: bool) -> _Segment:
@@ -224,6 +219,10 @@ class RawArchive:
                 if durable and seg.commits and not seg.synced:
                     os.fsync(seg.file.fileno())
                     seg.synced = True
+
+    def unsynced(self) -> bool:
+        """Whether a message an offset commit moves past is written and not yet fsynced."""
+        return any(seg.commits and not seg.synced for seg in self._segments.values())
 
     def close(self) -> None:
         for seg in self._segments.values():
@@ -318,6 +317,10 @@ class Keeper:
             self.on_error()
             log.error("archive write failed", topic=msg.topic(), error=str(exc))
             return None
+
+    def unsynced(self) -> bool:
+        """An alert kept and not yet fsynced (RawArchive.unsynced)."""
+        return self.archive is not None and self.archive.unsynced()
 
     def keep_batch(self, msgs: Sequence[Message]) -> list[str | None]:
         """``keep`` for a consumed batch of detector messages, in one call."""

@@ -85,7 +85,6 @@ class Pipeline:
         self._decode_s: dict[tuple[str, int, int], float] = {}  # for the runs' statistics
         self.jobwatch = JobWatch(events)
         self._livetime_told = 0.0
-        self._unsynced = False  # an alert kept in the archive and not yet fsynced
         publisher.listeners.append(self._index_published)
 
     # ------------------------------------------------------------------ inputs
@@ -99,7 +98,6 @@ class Pipeline:
         topic, partition, offset = key
         self.events.message_consumed(topic)
         stored = self.keeper.keep(msg, commits=True)
-        self._unsynced |= stored is not None
         self._arrivals[key] = time.monotonic()
         self.publisher.offsets.begin(topic, partition, offset)
         if self.refusals.seen(topic, partition, offset):
@@ -226,8 +224,7 @@ class Pipeline:
             self._tell_livetime()
         for job, complete in self.scheduler.ready(self.store.watermark):
             self._start(job, complete)
-        if self._unsynced:  # the alert's archive fsync while its analyses run, not after
-            self._unsynced = False
+        if self.keeper.unsynced():  # the alert's archive fsync while its analyses run
             self.keeper.flush(durable=True)
         # after the ready ones started: a job that runs now is not told "waiting" once more
         self.jobwatch.refresh(self.scheduler.waiting, self.store.watermark)
