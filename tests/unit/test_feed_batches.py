@@ -3,7 +3,10 @@ it is refused alone, with its reason, and refusals keep the order of the batch."
 
 from __future__ import annotations
 
+import pytest
 from confluent_kafka import Message
+
+import mmstream.stream.feed as feed_module
 
 from mmstream.formats.detector import encode_batch, encode_event
 from mmstream.formats.limits import Limits
@@ -54,7 +57,13 @@ def stored(store: EventStore) -> list[tuple[str, int]]:
     return list(zip(got.event_id.tolist(), got.offset.tolist(), strict=True))
 
 
-def test_a_bad_message_in_a_batch_is_refused_alone_and_each_event_keeps_its_offset() -> None:
+@pytest.mark.parametrize("run_rows", [feed_module.RUN_ROWS, 4, 1])
+def test_a_bad_message_in_a_batch_is_refused_alone_and_each_event_keeps_its_offset(
+    run_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also when the batch's records are stored a few at a time (``RUN_ROWS``), the bad
+    messages then falling in different runs: refusals still come in message order."""
+    monkeypatch.setattr(feed_module, "RUN_ROWS", run_rows)
     feed, store, refusals = feed_of(Limits())
     batch = [
         message(0, encode_event(event(0))),

@@ -46,6 +46,11 @@ from mmstream.times import format_utc, now_ns
 
 log = get_logger("mmstream.feed")
 
+# A detector's records are stored once this many have gathered, not at the batch's end: a
+# consumed batch of 100-event messages held 10^5 decoded dicts at once, out of the CPU's
+# caches and through the garbage collector's full passes (offline, /tmp/w/feedprof.py).
+RUN_ROWS = 2048
+
 # (index in the batch, message, why refused, where archived)
 _Refused = tuple[int, Message, Exception, str | None]
 
@@ -157,6 +162,9 @@ class DetectorFeed:
                         run = runs[detector] = _Run(detector, names)
                         ordered.append(run)
                     run.add(records, (i, msg, stored), partition, offset, written_ns)
+                    if len(run.records) >= RUN_ROWS:
+                        ordered.remove(runs.pop(detector))
+                        self._store_run(run, refused)
                 else:
                     self._status_or_context(msg, topic, detector, value, written_ns)
             except Exception as exc:  # DecodeError, or a decoder's bug: never a crash loop
