@@ -132,10 +132,10 @@ class DetectorFeed:
     def handle_batch(self, msgs: Sequence[Message]) -> None:
         """Store a consumed batch of detector event, status and context messages (live, or
         replayed). Each message is decoded on its own; a detector's events of the batch
-        are then validated and stored as one set of columns (the per-message work of the
-        ingest path is the decode), and checked message by message only when that fails,
-        so that exactly the messages at fault are refused. Refusals go out at the batch's
-        end, in message order."""
+        are then validated and stored as one set of columns, ``RUN_ROWS`` at a time (the
+        per-message work of the ingest path is the decode), and checked message by message
+        only when that fails, so that exactly the messages at fault are refused. Refusals
+        go out at the batch's end, in message order."""
         refused: list[_Refused] = []
         runs: dict[str, _Run] = {}
         ordered: list[_Run] = []
