@@ -7,7 +7,6 @@ import pytest
 from confluent_kafka import Message
 
 import mmstream.stream.feed as feed_module
-
 from mmstream.formats.detector import encode_batch, encode_event
 from mmstream.formats.limits import Limits
 from mmstream.model import NS_PER_S, DetectorEvent, Window
