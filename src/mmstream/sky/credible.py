@@ -7,20 +7,12 @@ import numpy as np
 import numpy.typing as npt
 
 from mmstream.model import FlatSkyMap, MultiOrderSkyMap
-from mmstream.sky import lookup, moc
+from mmstream.sky import lookup
 from mmstream.sky.ranges import deepest_order, density_at_index, to_ranges
 
 FloatArray = npt.NDArray[np.float64]
 SkyMap = MultiOrderSkyMap | FlatSkyMap
 SR_TO_DEG2 = (180.0 / np.pi) ** 2
-
-
-def _tiles(skymap: SkyMap) -> tuple[FloatArray, FloatArray]:
-    """(density sr^-1, area sr) of every tile."""
-    if isinstance(skymap, FlatSkyMap):
-        area = hp.nside2pixarea(skymap.nside)
-        return skymap.prob / area, np.full(skymap.prob.size, area)
-    return skymap.probdensity, moc.pixel_area_sr(skymap.uniq)
 
 
 def probdensity(skymap: SkyMap, ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
@@ -51,13 +43,16 @@ def credible_area_deg2(skymap: SkyMap, level: float) -> float:
     """Area (deg²) of the smallest region holding ``level`` of the probability.
 
     The tile that crosses the level counts in proportion (linear interpolation of the
-    cumulative area against cumulative probability), as ligo.skymap does.
+    cumulative area against cumulative probability), as ligo.skymap does. A multi-order
+    map's sums come from its range table (built once per map, lookup.py).
     """
-    dens, area = _tiles(skymap)
-    order = np.argsort(-dens, kind="stable")
-    prob = (dens * area)[order]
+    if isinstance(skymap, MultiOrderSkyMap):
+        t = lookup.range_table(skymap)
+        return float(np.interp(level, t.cum_prob, t.cum_area_sr) * SR_TO_DEG2)
+    # a flat map's pixels all have one area: the area is the count of the densest pixels
+    prob = np.sort(skymap.prob)[::-1]
     cum_p = np.concatenate([[0.0], np.cumsum(prob) / prob.sum()])
-    cum_a = np.concatenate([[0.0], np.cumsum(area[order])])
+    cum_a = np.arange(prob.size + 1) * hp.nside2pixarea(skymap.nside)
     return float(np.interp(level, cum_p, cum_a) * SR_TO_DEG2)
 
 

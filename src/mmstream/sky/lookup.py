@@ -35,13 +35,17 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class RangeTable:
-    """A multi-order map's ranges at ``order``, with a density and a level per range."""
+    """A multi-order map's ranges at ``order``, with a density and a level per range, and
+    the running sums of probability and area over the ranges from the densest down (a
+    leading 0 each): the credible region of any level without sorting again."""
 
     order: int
     start: IntArray
     stop: IntArray
     density: FloatArray
     level: FloatArray
+    cum_prob: FloatArray
+    cum_area_sr: FloatArray
 
 
 CHUNK = 1 << 22  # flat-map pixels binned at a time (32 MB of int64 bin numbers)
@@ -56,14 +60,21 @@ def range_table(skymap: MultiOrderSkyMap) -> RangeTable:
     if found is not None and found[0]() is skymap.probdensity:
         return found[1]
     r = to_ranges(skymap, deepest_order(skymap))
-    prob = r.density * ((r.stop - r.start) * r.pixel_area)
-    desc = np.argsort(-r.density, kind="stable")
-    cum = np.cumsum(prob[desc])
+    area = (r.stop - r.start) * r.pixel_area
+    desc = np.argsort(-r.density)  # ties: one level, and one slope of area on probability
+    cum = np.cumsum((r.density * area)[desc])
     cum /= cum[-1]
-    # a tile's level: the probability of every tile at least as dense (ties share the last)
-    rank = np.searchsorted(-r.density[desc], -r.density, side="right") - 1
-    level = np.where(r.density > 0, cum[rank], 1.0)
-    table = RangeTable(r.order, r.start, r.stop, r.density, level)
+    # a tile's level: the probability of every tile at least as dense (ties share the last
+    # of theirs: a running minimum from the end; a binary search per tile took 2 ms)
+    dens = r.density[desc]
+    n = dens.size
+    last = np.where(np.append(dens[1:] != dens[:-1], True), np.arange(n), n)
+    level = np.empty(n)
+    level[desc] = cum[np.minimum.accumulate(last[::-1])[::-1]]
+    level[r.density <= 0] = 1.0
+    cum_area = np.concatenate([[0.0], np.cumsum(area[desc])])
+    table = RangeTable(r.order, r.start, r.stop, r.density, level, np.concatenate([[0.0], cum]),
+                       cum_area)  # fmt: skip
     while len(_TABLES) >= _KEEP:
         _TABLES.pop(next(iter(_TABLES)))
 
