@@ -4,18 +4,36 @@ Start-up's objects (modules, settings, analyses: ~10^5) are frozen out of the ga
 collector: each full pass scanned them all, and the passes a busy detector stream's young
 objects trigger took a third of ingest's CPU time (benchmarks/ingest.py).
 
-The C allocator is left as it is, knowingly: glibc keeps freed column arrays in its heap
-(its mmap threshold rises after each large free), so the resident set is ~2.7 times the
-event store's columns (benchmarks/memory.py). ``MALLOC_TRIM_THRESHOLD_=131072`` in the
-environment brings it to ~1.1 times, but every large array is then mapped and faulted in
-anew: alert-to-result p50/p99 at 10^5 buffered events went from 89/133 ms to 127/321 ms.
+glibc's allocator gets a fixed mmap threshold of 4 MiB (``mallopt``, process-wide, kept
+after the loop: glibc cannot go back to its dynamic threshold). By default the threshold
+rises after each large free, so the event store's grown-out column arrays stayed in the
+heap as freed memory the allocator keeps: the resident set was ~2.7 times the columns
+(benchmarks/memory.py: 184 MB per 10^6 events; 81 MB with it). A threshold this high keeps
+smaller arrays, such as an alert's window columns at 10^5 buffered events, in the heap as
+before: a 128 KiB one (``MALLOC_TRIM_THRESHOLD_=131072``) mapped and faulted every one of
+them anew, and alert-to-result p50/p99 at 10^5 went from 89/133 ms to 127/321 ms.
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+MMAP_THRESHOLD = 4 << 20  # bytes: an allocation this large gets its own mapping
+_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+
+
+def fix_mmap_threshold() -> bool:
+    """Large allocations get their own mapping, given back to the system when freed (see
+    above); False where the C library has no ``mallopt`` (not glibc) or refuses."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 
 
 @contextmanager
@@ -25,7 +43,9 @@ def settled() -> Iterator[None]:
     Thawed at the end: frozen objects are never collected, so a service stopped inside a
     longer process (a test session, an embedding program) would otherwise keep its Kafka
     clients alive to the interpreter's exit, where librdkafka's threads outlive the objects
-    they call back into (a test run ended in a segmentation fault that way)."""
+    they call back into (a test run ended in a segmentation fault that way). The allocator's
+    threshold is fixed first (``fix_mmap_threshold``)."""
+    fix_mmap_threshold()
     gc.collect()
     gc.freeze()
     try:
