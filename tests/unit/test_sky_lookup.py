@@ -89,6 +89,51 @@ def test_a_multi_order_level_matches_a_sort_of_its_tiles() -> None:
     assert np.allclose(level, expected, rtol=0, atol=1e-9)
 
 
+def _whole_sky_and_near(ra: float, dec: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n positions over the whole sky and n within a few degrees of (ra, dec), where a
+    map's tiles are finest."""
+    rng = np.random.default_rng(11)
+    ra_all = np.concatenate([rng.uniform(0, 360, n), ra + rng.normal(0, 3, n)]) % 360
+    dec_all = np.concatenate([np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
+                              np.clip(dec + rng.normal(0, 3, n), -90, 90)])  # fmt: skip
+    return ra_all, dec_all
+
+
+@pytest.mark.parametrize(
+    ("max_order", "kept"),
+    [(10, 1.0), (4, 1.0), (10, 0.7)],
+    ids=["deeper than the index", "coarser than the index", "a map with holes"],
+)
+def test_many_positions_find_their_tile(max_order: int, kept: float) -> None:
+    """Enough positions for the coarse index (lookup.INDEXED_FROM): each gets the density
+    of the one tile holding it, found order by order from the tiles' own UNIQ numbers,
+    and the probability of every tile at least as dense; outside the map's tiles 0 and 1."""
+    whole = gaussian_moc(300.0, 5.0, 2.0, max_order=max_order)
+    held = np.random.default_rng(3).random(whole.uniq.size) < kept
+    moc = MultiOrderSkyMap(whole.uniq[held], whole.probdensity[held])
+    assert np.all(np.diff(moc.uniq) > 0)
+    ra, dec = _whole_sky_and_near(300.0, 5.0, 30_000)
+    dens, level = density_and_level(moc, ra, dec)
+    order = np.floor(np.log2(moc.uniq // 4) / 2).astype(np.int64)
+    prob = moc.probdensity * 4 * np.pi / (12 * 4.0**order)
+    tile = np.full(ra.size, -1)
+    for o in np.unique(order):
+        uniq = 4 * 4**o + hp.ang2pix(1 << o, ra, dec, nest=True, lonlat=True)
+        i = np.searchsorted(moc.uniq, uniq)  # the test's map is sorted by UNIQ
+        hit = (i < moc.uniq.size) & (moc.uniq[np.minimum(i, moc.uniq.size - 1)] == uniq)
+        assert not np.any(hit & (tile >= 0))  # tiles are disjoint
+        tile[hit] = i[hit]
+    assert (tile < 0).any() == (kept < 1)
+    inside = tile >= 0
+    assert np.array_equal(dens[inside], moc.probdensity[tile[inside]])
+    assert np.all(dens[~inside] == 0) and np.all(level[~inside] == 1)
+    desc = np.argsort(-moc.probdensity)
+    cum = np.cumsum(prob[desc]) / prob.sum()
+    # each tile's level: the running sum up to the last tile of a density at least its own
+    expected = cum[np.searchsorted(-moc.probdensity[desc], -dens[inside], side="right") - 1]
+    assert np.allclose(level[inside], expected, rtol=0, atol=1e-12)
+
+
 def test_tiles_of_equal_density_share_one_level_and_areas_end_on_whole_tiles() -> None:
     """Order-1 and order-2 tiles drawn from four densities (ties across orders): a tile's
     level is the probability of every tile at least as dense, counted tile by tile, and the

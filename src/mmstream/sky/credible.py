@@ -32,7 +32,7 @@ def density_and_level(
     skymap: SkyMap, ra_deg: FloatArray, dec_deg: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """Density (sr^-1) and credible level at each position, the pixels looked up once
-    (sky/lookup.py: one ang2pix and one binary search per position)."""
+    (sky/lookup.py: one ang2pix, then a coarse index or a binary search per position)."""
     ra, dec = np.atleast_1d(ra_deg), np.atleast_1d(dec_deg)
     if isinstance(skymap, MultiOrderSkyMap):
         return lookup.moc_density_and_level(skymap, ra, dec)
