@@ -67,8 +67,8 @@ class RangeTable:
         """The range whose start is the last at or before each pixel (-1: none)."""
         if index.size < INDEXED_FROM:  # the coarse index would cost more than it saves
             return np.asarray(np.searchsorted(self.start, index, side="right") - 1, np.intp)
-        pos = self.coarse[index >> (2 * (self.order - min(self.order, COARSE_ORDER)))]
-        pos = pos.astype(np.intp)
+        shift = 2 * (self.order - min(self.order, COARSE_ORDER))
+        pos: npt.NDArray[np.intp] = self.coarse[index >> shift].astype(np.intp)
         split = np.flatnonzero(pos == SPLIT)
         pos[split] = np.searchsorted(self.start, index[split], side="right") - 1
         return pos
