@@ -18,6 +18,25 @@ def test_window_is_inclusive_and_time_sorted_whatever_the_arrival_order() -> Non
     assert len(store.window("other", Window(0, 1))) == 0
 
 
+def test_a_past_window_while_newer_events_wait_then_a_late_event_inside_it() -> None:
+    """Events waiting to be merged that are all later than a window leave it as it was; a
+    late one inside the window is in the next query, and so are the newer ones later."""
+    store = EventStore(retention_ns=3600 * NS_PER_S)
+    for i, t in enumerate([100.0, 105.0, 110.0]):
+        store.add(ev(i, t), partition=0, offset=i)
+    past = Window(100 * NS_PER_S, 110 * NS_PER_S)
+    assert store.window("icecube", past).event_id.tolist() == ["e0", "e1", "e2"]
+    for i, t in enumerate([200.0, 110.5, 300.0], start=3):  # newer, waiting
+        store.add(ev(i, t), partition=0, offset=i)
+    assert store.window("icecube", past).event_id.tolist() == ["e0", "e1", "e2"]
+    assert store.window("icecube", Window(110 * NS_PER_S, 111 * NS_PER_S)).event_id.tolist() \
+        == ["e2", "e4"]  # fmt: skip
+    store.add(ev(6, 107.0), partition=0, offset=6)  # late, inside the past window
+    assert store.window("icecube", past).event_id.tolist() == ["e0", "e1", "e6", "e2"]
+    assert store.window("icecube", Window(0, 400 * NS_PER_S)).offset.tolist() == [
+        0, 1, 6, 2, 4, 3, 5]  # fmt: skip
+
+
 def test_heartbeats_advance_the_watermark_but_never_back() -> None:
     store = EventStore(retention_ns=NS_PER_S)
     store.advance_watermark("icecube", 50)
