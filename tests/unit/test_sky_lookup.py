@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mmstream.model import FlatSkyMap, MultiOrderSkyMap
+from mmstream.sky import lookup
 from mmstream.sky.credible import credible_area_deg2, density_and_level
 from mmstream.sky.moc import gaussian_moc
 from mmstream.sky.overlap import overlap_integral
@@ -113,6 +114,7 @@ def test_many_positions_find_their_tile(max_order: int, kept: float) -> None:
     moc = MultiOrderSkyMap(whole.uniq[held], whole.probdensity[held])
     assert np.all(np.diff(moc.uniq) > 0)
     ra, dec = _whole_sky_and_near(300.0, 5.0, 30_000)
+    assert ra.size >= lookup.INDEXED_FROM  # the coarse index's path
     dens, level = density_and_level(moc, ra, dec)
     order = np.floor(np.log2(moc.uniq // 4) / 2).astype(np.int64)
     prob = moc.probdensity * 4 * np.pi / (12 * 4.0**order)

@@ -26,11 +26,11 @@ def test_a_past_window_while_newer_events_wait_then_a_late_event_inside_it() -> 
         store.add(ev(i, t), partition=0, offset=i)
     past = Window(100 * NS_PER_S, 110 * NS_PER_S)
     assert store.window("icecube", past).event_id.tolist() == ["e0", "e1", "e2"]
-    for i, t in enumerate([200.0, 110.5, 300.0], start=3):  # newer, waiting
+    for i, t in enumerate([200.0, 111.0, 300.0], start=3):  # newer, waiting
         store.add(ev(i, t), partition=0, offset=i)
     assert store.window("icecube", past).event_id.tolist() == ["e0", "e1", "e2"]
-    assert store.window("icecube", Window(110 * NS_PER_S, 111 * NS_PER_S)).event_id.tolist() \
-        == ["e2", "e4"]  # fmt: skip
+    ends_at_e4 = Window(110 * NS_PER_S, 111 * NS_PER_S)  # e4 waits at its very end
+    assert store.window("icecube", ends_at_e4).event_id.tolist() == ["e2", "e4"]
     store.add(ev(6, 107.0), partition=0, offset=6)  # late, inside the past window
     assert store.window("icecube", past).event_id.tolist() == ["e0", "e1", "e6", "e2"]
     assert store.window("icecube", Window(0, 400 * NS_PER_S)).offset.tolist() == [

@@ -22,18 +22,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 MMAP_THRESHOLD = 4 << 20  # bytes: an allocation this large gets its own mapping
-_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 
 
 def fix_mmap_threshold() -> bool:
     """Large allocations get their own mapping, given back to the system when freed (see
-    above); False where the C library has no ``mallopt`` (not glibc) or refuses."""
+    above); False where the C library has no ``mallopt`` (not glibc) or refuses. The heap's
+    trim threshold is fixed too, at twice that, as glibc's own rule would set it: fixing
+    one ends that rule, and the trim threshold would stay wherever start-up left it."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    trim = mallopt(_M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD)
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and trim)
 
 
 @contextmanager

@@ -53,9 +53,11 @@ class RangeTable:
 
     @cached_property
     def coarse(self) -> npt.NDArray[np.int32]:
-        """Per pixel at order ``min(order, COARSE_ORDER)``: the index of the range holding
-        it whole (-1: none does, the pixel lies before the first), or SPLIT. Built on first
-        use (2 ms on the LVK userguide map), kept with the table."""
+        """Per pixel at order ``min(order, COARSE_ORDER)``: the one range whose start is
+        the last at or before each of its fine pixels (-1: before the first range), or
+        SPLIT where a range starts inside it. Whether a fine pixel is in that range is
+        still checked against its stop. Built on first use (2 ms on the LVK userguide
+        map), kept with the table."""
         k = min(self.order, COARSE_ORDER)
         shift = 2 * (self.order - k)
         first = np.arange(12 * 4**k, dtype=np.int64) << shift

@@ -132,7 +132,8 @@ class DetectorFeed:
     def handle_batch(self, msgs: Sequence[Message]) -> None:
         """Store a consumed batch of detector event, status and context messages (live, or
         replayed). Each message is decoded on its own; a detector's events of the batch
-        are then validated and stored as one set of columns, ``RUN_ROWS`` at a time (the
+        are then validated and stored as one set of columns once ``RUN_ROWS`` or more have
+        gathered (a message is never split), or at a schema change, or at the end (the
         per-message work of the ingest path is the decode), and checked message by message
         only when that fails, so that exactly the messages at fault are refused. Refusals
         go out at the batch's end, in message order."""
@@ -153,6 +154,7 @@ class DetectorFeed:
                 read[(topic, partition)] = offset
             if self.refusals.seen(topic, partition, offset):
                 continue  # dead-lettered before a restart: once is enough
+            done: _Run | None = None  # a run no later message joins: stored now
             try:
                 detector, value, written_ns = self._opened(msg, topic)
                 if events_topic:
@@ -160,16 +162,19 @@ class DetectorFeed:
                     records, names = self.codec.decode_records(value, detector)
                     run = runs.get(detector)
                     if run is None or run.names != names:  # a schema change: a new run
+                        done = run  # before the new run's events, in message order
                         run = runs[detector] = _Run(detector, names)
                         ordered.append(run)
                     run.add(records, (i, msg, stored), partition, offset, written_ns)
-                    if len(run.records) >= RUN_ROWS:
-                        ordered.remove(runs.pop(detector))
-                        self._store_run(run, refused)
+                    if done is None and len(run.records) >= RUN_ROWS:
+                        done = runs.pop(detector)
                 else:
                     self._status_or_context(msg, topic, detector, value, written_ns)
             except Exception as exc:  # DecodeError, or a decoder's bug: never a crash loop
                 refused.append((i, msg, exc, stored))
+            if done is not None:  # after the except: its failure is no fault of this message
+                ordered = [r for r in ordered if r is not done]
+                self._store_run(done, refused)
         for (topic, partition), offset in read.items():
             self.watermarks.read(topic, partition, offset)
         for run in ordered:

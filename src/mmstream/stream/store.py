@@ -1,9 +1,9 @@
 """EventStore: recent detector events per detector, as time-sorted numpy columns.
 
 A consumed batch's events arrive as columns (formats/detector.py ``DecodedEvents``) and
-wait in a buffer, merged into the sorted columns lazily (on a query, or when the buffer is
-large), so ingestion costs a list append per batch and no object per event, and a window
-query costs two binary searches. Events older than the retention are evicted.
+wait in a buffer, merged into the sorted columns lazily (by a query that needs them, or
+when the buffer is large), so ingestion costs a list append per batch and no object per
+event, and a window query costs two binary searches. Events older than the retention are evicted.
 
 An event's identity is (detector, event_id, time_ns): the schema promises ids unique
 within a detector, and an at-least-once writer's repeat is the same record again. Repeats
@@ -203,8 +203,9 @@ class EventStore:
 
     def take_duplicates(self) -> dict[str, int]:
         """Repeated events dropped since the last call, per detector (for the metrics). They
-        are found when rows are merged (a window query, or every 50,000 events), not before:
-        merging on every call would cost a copy of the columns each turn of the loop."""
+        are found when rows are merged (a window query reaching the waiting events, the
+        eviction every minute, or every 50,000 events), not before: merging on every call
+        would cost a copy of the columns each turn of the loop."""
         taken, self._duplicates = self._duplicates, {}
         return taken
 
