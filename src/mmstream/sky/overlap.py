@@ -87,7 +87,10 @@ def overlap_integral(a: SkyMap, b: SkyMap) -> float:
     ra, rb = to_ranges(a, order), to_ranges(b, order)
     # Elementary segments: between consecutive boundaries of either map.
     edges = np.concatenate([ra.start, ra.stop, rb.start, rb.stop])
-    edges.sort()  # then drop repeats: numpy's unique (a hash table) took 2/3 of the call
+    # four sorted runs: a stable sort merges them (timsort) in 0.3 ms, where the default
+    # introsort took 4.4 ms of a 6 ms call on the LVK user guide's maps (numpy 2.4); then
+    # drop repeats (numpy's unique, a hash table, took 2/3 of the call)
+    edges.sort(kind="stable")
     edges = edges[np.concatenate([[True], edges[1:] != edges[:-1]])]
     seg_start, seg_len = edges[:-1], np.diff(edges)
     da = density_at_index(ra, seg_start)
