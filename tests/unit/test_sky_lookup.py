@@ -157,3 +157,20 @@ def test_tiles_of_equal_density_share_one_level_and_areas_end_on_whole_tiles() -
         held = moc.probdensity >= d / np.sum(dens * area)
         expected_deg2 = area[held].sum() * (180 / np.pi) ** 2
         assert credible_area_deg2(moc, prob[held].sum()) == pytest.approx(expected_deg2, rel=1e-9)
+
+
+@pytest.mark.parametrize("level", [0.5, 0.9, 0.999999, 1.0])
+def test_a_flat_maps_credible_area_is_that_of_its_densest_pixels(level: float) -> None:
+    """Against a sort of every pixel (the area found from the densest pixels alone): a
+    narrow blob whose far pixels are tiny or exactly 0, so every level needs a different
+    share of the map."""
+    m = _flat_gaussian(128, 30.0, 40.0, 2.0, nest=True)
+    prob = np.where(m.prob < 1e-30, 0.0, m.prob)
+    m = FlatSkyMap(128, True, prob / prob.sum())
+    desc = np.sort(m.prob)[::-1]
+    cum = np.cumsum(desc) / desc.sum()
+    k = int(np.searchsorted(cum, level))  # pixels wholly inside, then a share of the next
+    before = cum[k - 1] if k else 0.0
+    pixels = k + (level - before) / desc[k] if k < desc.size and desc[k] > 0 else k
+    expected = pixels * hp.nside2pixarea(128, degrees=True)
+    assert credible_area_deg2(m, level) == pytest.approx(expected, rel=1e-9)
