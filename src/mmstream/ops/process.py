@@ -8,10 +8,13 @@ glibc's allocator gets a fixed mmap threshold of 4 MiB (``mallopt``, process-wid
 after the loop: glibc cannot go back to its dynamic threshold). By default the threshold
 rises after each large free, so the event store's grown-out column arrays stayed in the
 heap as freed memory the allocator keeps: the resident set was ~2.7 times the columns
-(benchmarks/memory.py: 184 MB per 10^6 events; 81 MB with it). A threshold this high keeps
-smaller arrays, such as an alert's window columns at 10^5 buffered events, in the heap as
-before: a 128 KiB one (``MALLOC_TRIM_THRESHOLD_=131072``) mapped and faulted every one of
-them anew, and alert-to-result p50/p99 at 10^5 went from 89/133 ms to 127/321 ms.
+(benchmarks/memory.py: 184 MB per 10^6 events; 81 MB with it). glibc still serves a large
+request from a free chunk of its heap that fits, so this bounds what grows from now on, not
+what the heap already holds (tests/unit/test_process.py runs it in a fresh interpreter for
+that reason). A threshold this high keeps smaller arrays, such as an alert's window
+columns at 10^5 buffered events, in the heap as before: a 128 KiB one
+(``MALLOC_TRIM_THRESHOLD_=131072``) mapped and faulted every one of them anew, and
+alert-to-result p50/p99 at 10^5 went from 89/133 ms to 127/321 ms.
 """
 
 from __future__ import annotations
