@@ -58,19 +58,22 @@ class RangeTable:
         SPLIT where a range starts inside it. Whether a fine pixel is in that range is
         still checked against its stop. Built on first use (2 ms on the LVK userguide
         map), kept with the table."""
-        k = min(self.order, COARSE_ORDER)
-        shift = 2 * (self.order - k)
-        first = np.arange(12 * 4**k, dtype=np.int64) << shift
+        shift = self.coarse_shift
+        first = np.arange(12 * 4 ** min(self.order, COARSE_ORDER), dtype=np.int64) << shift
         at_first = np.searchsorted(self.start, first, side="right") - 1
         at_last = np.searchsorted(self.start, first + ((1 << shift) - 1), side="right") - 1
         return np.where(at_first == at_last, at_first, SPLIT).astype(np.int32)
+
+    @property
+    def coarse_shift(self) -> int:
+        """Bits between a pixel's nested index at ``order`` and its coarse pixel's."""
+        return 2 * (self.order - min(self.order, COARSE_ORDER))
 
     def locate(self, index: IntArray) -> npt.NDArray[np.intp]:
         """The range whose start is the last at or before each pixel (-1: none)."""
         if index.size < INDEXED_FROM:  # the coarse index would cost more than it saves
             return np.asarray(np.searchsorted(self.start, index, side="right") - 1, np.intp)
-        shift = 2 * (self.order - min(self.order, COARSE_ORDER))
-        pos: npt.NDArray[np.intp] = self.coarse[index >> shift].astype(np.intp)
+        pos: npt.NDArray[np.intp] = self.coarse[index >> self.coarse_shift].astype(np.intp)
         split = np.flatnonzero(pos == SPLIT)
         pos[split] = np.searchsorted(self.start, index[split], side="right") - 1
         return pos

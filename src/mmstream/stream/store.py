@@ -72,7 +72,6 @@ class _DetectorBuffer:
     chunks: list[_Chunk] = field(default_factory=list)  # not yet merged into ``cols``
     size: int = 0  # events in ``chunks``
     pending: set[tuple[int, str]] = field(default_factory=set)  # (time, id) in chunks
-    oldest_ns: int | None = None  # the earliest event time in ``chunks``
     indexed: int = 0  # chunks[:indexed] are in ``pending`` (built on a late event only)
     watermark_ns: int | None = None
     own: tuple[tuple[str, str], ...] = ()  # (name, column kind) of the detector's own fields
@@ -122,9 +121,6 @@ class EventStore:
                            events.sigma_deg, events.energy_gev, events.own_names, events.own,
                            tuple(partitions), tuple(offsets), tuple(sizes)))  # fmt: skip
         buf.size += n
-        oldest = min(events.time_ns)
-        if buf.oldest_ns is None or oldest < buf.oldest_ns:
-            buf.oldest_ns = oldest
         if buf.size >= _FLUSH_ROWS:
             self._flush(buf)
         if any(events.derived_from):
@@ -235,7 +231,8 @@ class EventStore:
         buf = self._detectors.get(detector)
         if buf is None:
             return self._empty(detector)
-        if buf.oldest_ns is not None and buf.oldest_ns <= window.end_ns:
+        # the waiting events' earliest time, found here (an alert's query), not kept on ingest
+        if buf.chunks and min(min(c[_TIMES]) for c in buf.chunks) <= window.end_ns:
             self._flush(buf)
         c = buf.cols
         lo = int(np.searchsorted(c.view("time_ns"), window.start_ns, side="left"))
@@ -282,7 +279,7 @@ class EventStore:
             "offset": np.repeat(np.array(column(_OFFSETS), np.int64), sizes),
         }
         new.update((name, _column(_own_values(chunks, name), kind)) for name, kind in buf.own)
-        buf.chunks, buf.size, buf.pending, buf.indexed, buf.oldest_ns = [], 0, set(), 0, None
+        buf.chunks, buf.size, buf.pending, buf.indexed = [], 0, set(), 0
         if repeats := buf.cols.merge(new, _repeats):
             detector = next(d for d, b in self._detectors.items() if b is buf)
             self._duplicates[detector] = self._duplicates.get(detector, 0) + repeats
